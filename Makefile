@@ -1,0 +1,35 @@
+# The two commands a new user needs (see README.md):
+#   make demo   - run the gate on the bundled digits model
+#   make test   - run the whole test suite
+# Each creates .venv on first use and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.amaxcheck-installed
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/amaxcheck gate examples/digits/digits_cnn.keras \
+		--labels examples/digits/labels.txt \
+		--reference examples/digits/reference.npz \
+		--artifacts amaxcheck-artifacts/digits \
+		--json amaxcheck-artifacts/digits/report.json
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_ascent.py
+
+clean:
+	rm -rf $(VENV) amaxcheck-artifacts .pytest_cache .hypothesis

@@ -1,0 +1,396 @@
+"""Read class scores out of a user's Keras model without modifying it.
+
+:func:`adapt` inspects the model once and returns a :class:`ModelAdapter`
+that the engine calls inside its compiled loop:
+
+* picks the optimized input (multi-input models: by name, others held fixed)
+  and the class-score output (multi-output models: by name or index);
+* finds the pre-softmax tensor when the model ends in a softmax/sigmoid
+  (``Dense(activation=...)``, ``Activation``, ``Softmax``), reading it through
+  a new functional view of the *same* layers; the user's model is never
+  rebuilt, mutated or re-saved;
+* otherwise treats the output as logits, or, if it looks like probabilities
+  it cannot bypass (e.g. subclassed models), optimizes log-probabilities and
+  says so in ``logits_source``.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .errors import ModelError, NoGradientError
+
+
+@dataclass
+class ModelAdapter:
+    model: Any
+    input_shape: tuple[int, ...]  # without batch
+    input_dtype: str
+    input_index: int
+    input_names: list[str]
+    output_index: Optional[int]
+    n_classes: int
+    score_kind: str  # "softmax" | "sigmoid" | "logits" | "probabilities"
+    logits_source: str
+    fixed_inputs: dict[int, np.ndarray] = field(default_factory=dict)
+    _tap: Any = None  # keras.Model from inputs to [pre-activation, *layer outputs]
+    _head: Any = None  # Dense layer whose activation is bypassed, if any
+    _tap_layers: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ graph
+    def model_inputs(self, x: tf.Tensor) -> Any:
+        """Full model input structure with ``x`` in the optimized slot."""
+        if len(self.input_names) == 1:
+            return x
+        batch = tf.shape(x)[0]
+        inputs = []
+        for i in range(len(self.input_names)):
+            if i == self.input_index:
+                inputs.append(x)
+            else:
+                fixed = tf.constant(self.fixed_inputs[i])
+                inputs.append(tf.repeat(fixed[None], batch, axis=0))
+        return inputs
+
+    def scores(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        """``(logits, log_probs, activations)`` for a batch of raw-range inputs (graph-safe)."""
+        if self._tap is not None:
+            outs = self._tap(self.model_inputs(x), training=False)
+            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+            pre, acts = outs[0], dict(zip(self._tap_layers, outs[1:]))
+            if self._head is not None:
+                pre = tf.matmul(pre, self._head.kernel)
+                if self._head.use_bias:
+                    pre = pre + self._head.bias
+        else:
+            pre, acts = self._select_output(self.model(self.model_inputs(x), training=False)), {}
+        pre = tf.cast(pre, tf.float32)
+        if self.score_kind == "probabilities":
+            logits = tf.math.log(tf.clip_by_value(pre, 1e-30, 1.0))
+            log_probs = logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+        elif self.score_kind == "sigmoid":
+            logits, log_probs = pre, tf.math.log_sigmoid(pre)
+        else:  # softmax head bypassed, or raw logits output
+            logits, log_probs = pre, tf.nn.log_softmax(pre, axis=-1)
+        return logits, log_probs, {k: tf.cast(v, tf.float32) for k, v in acts.items()}
+
+    def _select_output(self, out: Any) -> tf.Tensor:
+        if isinstance(out, Mapping):
+            return list(out.values())[self.output_index or 0]
+        if isinstance(out, (list, tuple)):
+            return out[self.output_index or 0]
+        return out
+
+    # ------------------------------------------------------------- numpy side
+    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities of the real, unmodified model (softmax applied to raw logits outputs)."""
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            x = tf.convert_to_tensor(images[start:start + batch_size], self.input_dtype)
+            out = tf.cast(self._select_output(self.model(self.model_inputs(x), training=False)), tf.float32)
+            if self.score_kind == "logits":
+                out = tf.nn.softmax(out, axis=-1)
+            chunks.append(out.numpy())
+        if not chunks:
+            return np.zeros((0, self.n_classes), np.float32)
+        return np.concatenate(chunks).astype(np.float32)
+
+    def with_layers(self, layer_names: Sequence[str]) -> "ModelAdapter":
+        """An adapter whose ``scores`` also returns the named layers' outputs."""
+        names = tuple(dict.fromkeys(layer_names))
+        if not names or names == self._tap_layers:
+            return self
+        if not _is_functional(self.model):
+            raise ModelError(
+                f"objective reads layer(s) {list(names)}, but {type(self.model).__name__} is a subclassed model "
+                "whose intermediate outputs cannot be read; use a functional or Sequential model, "
+                "or build keras.Model(inputs, [your layer outputs]) yourself"
+            )
+        layer_outputs = [_layer_output(self.model, n) for n in names]
+        pre = self._tap.outputs[0] if self._tap is not None else self.model.outputs[self.output_index or 0]
+        clone = ModelAdapter(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+        clone._tap = keras.Model(self.model.inputs, [pre, *layer_outputs])
+        clone._tap_layers = names
+        clone._head = self._head
+        if self._tap is None and self.score_kind in ("softmax",):
+            clone.score_kind = "probabilities"
+        return clone
+
+
+# ----------------------------------------------------------------------------
+def _is_functional(model: Any) -> bool:
+    try:
+        return bool(getattr(model, "inputs", None)) and bool(getattr(model, "outputs", None))
+    except (AttributeError, ValueError):
+        return False
+
+
+def _layer_output(model: Any, name: str) -> Any:
+    try:
+        return model.get_layer(name).output
+    except ValueError:
+        close = difflib.get_close_matches(name, [l.name for l in model.layers], n=3)
+        hint = f" Did you mean {close}?" if close else f" Layers: {[l.name for l in model.layers]}"
+        raise ModelError(f"the model has no layer named {name!r}.{hint}") from None
+
+
+def _activation_name(fn: Any) -> str:
+    return getattr(fn, "__name__", type(fn).__name__).lower()
+
+
+def _tensor_name(t: Any) -> str:
+    hist = getattr(t, "_keras_history", None)
+    return hist.operation.name if hist is not None else str(getattr(t, "name", "?"))
+
+
+def _final_activation(out_tensor: Any) -> tuple[str, Any, Any, str]:
+    """Return ``(kind, pre_tensor, head_layer, description)`` for a functional output tensor."""
+    hist = getattr(out_tensor, "_keras_history", None)
+    if hist is None:
+        return "unknown", None, None, ""
+    op = hist.operation
+    node = op._inbound_nodes[hist.node_index]
+    inputs = list(node.input_tensors)
+    if isinstance(op, keras.layers.Softmax):
+        return "softmax", inputs[0], None, f'input of Softmax layer "{op.name}"'
+    act = _activation_name(getattr(op, "activation", None)) if hasattr(op, "activation") else ""
+    if isinstance(op, keras.layers.Activation) and act in ("softmax", "sigmoid"):
+        return act, inputs[0], None, f'input of Activation("{act}") layer "{op.name}"'
+    if isinstance(op, keras.layers.Dense) and act in ("softmax", "sigmoid"):
+        return act, inputs[0], op, f'pre-{act} output of Dense layer "{op.name}"'
+    if isinstance(op, keras.layers.Dense) and act == "linear":
+        return "logits", None, None, f'output of Dense layer "{op.name}" (no final activation: already logits)'
+    return "unknown", None, None, ""
+
+
+def _probe(model: Any, x: Any) -> Any:
+    return model(x, training=False)
+
+
+def adapt(
+    model: Any,
+    *,
+    input: Optional[str | int] = None,
+    output: Optional[str | int] = None,
+    fixed_inputs: Optional[Mapping[str, Any]] = None,
+    input_shape: Optional[Sequence[int]] = None,
+) -> ModelAdapter:
+    """Inspect ``model`` and return the adapter the engine uses. Raises :class:`ModelError` on unusable models."""
+    if not isinstance(model, keras.Model):
+        raise ModelError(
+            f"expected a keras.Model, got {type(model).__module__}.{type(model).__name__}; "
+            "load it first (keras.saving.load_model(path)) or return the model from your fixture/function"
+        )
+    functional = _is_functional(model)
+
+    # ---- inputs ---------------------------------------------------------
+    if functional:
+        in_tensors = list(model.inputs)
+        input_names = [_tensor_name(t) for t in in_tensors]
+        if input is None:
+            if len(in_tensors) > 1:
+                raise ModelError(
+                    f"the model has {len(in_tensors)} inputs {input_names}; say which to optimize with "
+                    "input='name' and give the others with fixed_inputs={'name': array}"
+                )
+            input_index = 0
+        else:
+            input_index = _pick_index(input, input_names, "input")
+        shape = tuple(in_tensors[input_index].shape[1:])
+        dtype = str(in_tensors[input_index].dtype)
+    else:
+        if input_shape is None:
+            raise ModelError(
+                f"{type(model).__name__} is a subclassed model without declared inputs; "
+                "pass input_shape=(H, W, C) (without the batch axis)"
+            )
+        input_names, input_index, shape, dtype = ["input"], 0, tuple(input_shape), "float32"
+    if input_shape is not None:
+        given = tuple(int(d) for d in input_shape)
+        if len(given) != len(shape) or any(s is not None and s != g for s, g in zip(shape, given)):
+            raise ModelError(f"input_shape={given} does not match the model's input shape {shape}")
+        shape = given
+    if any(d is None for d in shape):
+        raise ModelError(
+            f"the model's input shape {(None,) + shape} has undefined dimensions; "
+            "pass input_shape=(...) with the size to synthesize, e.g. input_shape=(224, 224, 3)"
+        )
+    if len(shape) == 0 or len(shape) > 3:
+        raise ModelError(
+            f"wrong input rank: the optimized input has shape {(None,) + shape} (rank {len(shape) + 1}); "
+            "amaxcheck handles vectors (batch, features), images (batch, H, W) and (batch, H, W, C). "
+            "For other inputs build a sub-model whose input is one of these"
+        )
+    if not (dtype.startswith("float") or dtype.startswith("bfloat")):
+        raise ModelError(
+            f"the model's input {input_names[input_index]!r} has dtype {dtype}: integer inputs (token ids, "
+            "embedding lookups) have no gradient, so no input can be synthesized. Fix: optimize the first "
+            "float tensor instead, e.g. keras.Model(embedding_layer.output, model.output)"
+        )
+
+    fixed: dict[int, np.ndarray] = {}
+    if len(input_names) > 1:
+        fixed_inputs = dict(fixed_inputs or {})
+        for i, name in enumerate(input_names):
+            if i == input_index:
+                continue
+            if name not in fixed_inputs:
+                raise ModelError(
+                    f"input {name!r} is not optimized and has no value: pass fixed_inputs={{{name!r}: array}} "
+                    f"with one example of shape {tuple(model.inputs[i].shape[1:])}"
+                )
+            arr = np.asarray(fixed_inputs[name], dtype=str(model.inputs[i].dtype))
+            want = tuple(model.inputs[i].shape[1:])
+            if arr.shape == (1,) + want:
+                arr = arr[0]
+            if len(arr.shape) != len(want) or any(w is not None and w != a for w, a in zip(want, arr.shape)):
+                raise ModelError(f"fixed_inputs[{name!r}] has shape {arr.shape}; the model expects {want}")
+            fixed[i] = arr
+        unknown = set(fixed_inputs) - set(input_names)
+        if unknown:
+            raise ModelError(f"fixed_inputs names unknown inputs {sorted(unknown)}; model inputs are {input_names}")
+
+    # ---- outputs --------------------------------------------------------
+    output_index: Optional[int] = None
+    if functional:
+        outs = list(model.outputs)
+        out_names = [_tensor_name(t) for t in outs]
+        if len(outs) > 1:
+            if output is None:
+                raise ModelError(
+                    f"the model has {len(outs)} outputs {out_names}; pick the class-score output with "
+                    "output='name' or output=index"
+                )
+            output_index = _pick_index(output, out_names, "output")
+        out_tensor = outs[output_index or 0]
+        out_shape = tuple(out_tensor.shape[1:])
+    else:
+        adapter_probe = ModelAdapter(model, shape, dtype, input_index, input_names, None, 0, "logits", "", fixed)
+        probe_out = _probe(model, adapter_probe.model_inputs(tf.zeros((1,) + shape, dtype)))
+        if isinstance(probe_out, (list, tuple, Mapping)):
+            names = list(probe_out.keys()) if isinstance(probe_out, Mapping) else list(range(len(probe_out)))
+            if output is None:
+                raise ModelError(
+                    f"the model returns {len(names)} outputs {names}; pick the class-score output with output=..."
+                )
+            output_index = names.index(output) if output in names else _pick_index(output, [str(n) for n in names], "output")
+        out_tensor = None
+        out_shape = tuple(adapter_probe._select_output(probe_out).shape[1:]) if output_index is None else tuple(
+            ModelAdapter(model, shape, dtype, input_index, input_names, output_index, 0, "logits", "", fixed)
+            ._select_output(probe_out).shape[1:]
+        )
+    if len(out_shape) != 1:
+        raise ModelError(
+            f"the class-score output has shape {(None,) + out_shape}; amaxcheck needs (batch, n_classes). "
+            "Pick another output with output=..., or add a head that produces class scores"
+        )
+    n_classes = int(out_shape[0])
+    if n_classes < 2:
+        raise ModelError(
+            "the model has a single output unit, so there are no classes to compare. For a binary "
+            "sigmoid classifier, wrap it to output two columns [1 - p, p] (keras.layers.Concatenate)"
+        )
+
+    kind, pre, head, description = ("unknown", None, None, "")
+    if functional:
+        kind, pre, head, description = _final_activation(out_tensor)
+    adapter = ModelAdapter(
+        model=model, input_shape=shape, input_dtype=dtype, input_index=input_index, input_names=input_names,
+        output_index=output_index, n_classes=n_classes, score_kind="logits", logits_source="", fixed_inputs=fixed,
+    )
+    if kind in ("softmax", "sigmoid"):
+        adapter._tap = keras.Model(model.inputs, [pre])
+        adapter._head = head
+        adapter.score_kind = kind
+        adapter.logits_source = description
+    elif kind == "logits":
+        adapter.logits_source = description
+    else:
+        # Decide from the numbers: probabilities sum to one and are non-negative.
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.uniform(0, 1, (4,) + shape).astype(dtype))
+        out = adapter._select_output(_probe(model, adapter.model_inputs(x)))
+        out = np.asarray(out, np.float64)
+        if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
+            adapter.score_kind = "probabilities"
+            adapter.logits_source = (
+                "log of the model's probabilities (no final softmax layer found that could be bypassed); "
+                "class_logit() then equals class_log_prob() up to a per-sample constant"
+            )
+        else:
+            adapter.logits_source = "model output, taken as logits (it is not a probability distribution)"
+    return adapter
+
+
+def _pick_index(key: str | int, names: Sequence[str], what: str) -> int:
+    if isinstance(key, (int, np.integer)):
+        if not 0 <= int(key) < len(names):
+            raise ModelError(f"{what}={key} is out of range: the model has {len(names)} {what}s {list(names)}")
+        return int(key)
+    if key not in names:
+        close = difflib.get_close_matches(str(key), list(names), n=3)
+        raise ModelError(
+            f"the model has no {what} named {key!r}; its {what}s are {list(names)}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
+    return list(names).index(key)
+
+
+# ----------------------------------------------------------------------------
+def fingerprint(model: Any) -> str:
+    """SHA-256 over the model's class, input shape and every weight: equal weights, equal fingerprint."""
+    h = hashlib.sha256()
+    h.update(type(model).__name__.encode())
+    for w in model.weights:
+        arr = np.asarray(w)
+        h.update(str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray) -> None:
+    """Raise :class:`NoGradientError` naming the layer that cuts the gradient, if the class scores do not depend on the input."""
+    x = tf.constant(x_raw, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits, _, _ = adapter.scores(tf.cast(x, adapter.input_dtype))
+        total = tf.reduce_sum(logits)
+    grad = tape.gradient(total, x)
+    if grad is not None and bool(tf.reduce_any(grad != 0)) :
+        return
+    what = "None (no differentiable path)" if grad is None else "zero everywhere"
+    culprit = _find_gradient_cut(adapter, x)
+    where = f' The first layer whose output does not depend on the input through a gradient is "{culprit}".' if culprit else ""
+    raise NoGradientError(
+        f"the gradient of the class scores with respect to the input is {what}.{where} "
+        "Activation maximization needs a differentiable path: remove or replace non-differentiable steps "
+        "(argmax, rounding, casts to int, stop_gradient, lookups), or synthesize for the sub-model after them."
+    )
+
+
+def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor) -> Optional[str]:
+    model = adapter.model
+    if not _is_functional(model):
+        return None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        try:
+            sub = keras.Model(model.inputs, layer.output)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = sub(adapter.model_inputs(tf.cast(x, adapter.input_dtype)), training=False)
+                outs = out if isinstance(out, (list, tuple)) else [out]
+                total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in outs])
+            g = tape.gradient(total, x)
+        except Exception:  # layers with odd outputs: skip, keep looking
+            continue
+        if g is None or not bool(tf.reduce_any(g != 0)):
+            return layer.name
+    return None

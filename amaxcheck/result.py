@@ -1,0 +1,192 @@
+"""The value :func:`amaxcheck.synthesize` returns. NumPy only, no TensorFlow."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from ._atomic import atomic_write_with
+from .errors import ClassSelectionError
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """The restarts of one class, as returned by :meth:`SynthesisResult.for_class`."""
+
+    index: int
+    label: str
+    images: np.ndarray  # (restarts, *input_shape), raw input range
+    probabilities: np.ndarray  # (restarts, n_classes), real model
+    best: int  # restart with the highest target probability
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Target-class probability of each restart (real model)."""
+        return self.probabilities[:, self.index]
+
+    @property
+    def best_image(self) -> np.ndarray:
+        return self.images[self.best]
+
+
+@dataclass
+class SynthesisResult:
+    """Ideal inputs for a set of classes, one per (class, restart), class-major.
+
+    Attributes
+    ----------
+    images : float32 array ``(n_samples, *input_shape)``
+        In the model's raw input range (``input_range``), ready to feed to the model.
+    classes, restarts : int arrays ``(n_samples,)``
+        Target class and restart number of each image.
+    probabilities : float32 array ``(n_samples, n_classes)``
+        The *real, unmodified* model's class probabilities on ``images``.
+    history : float32 array ``(n_samples, steps)``
+        Objective value at each ascent step (NaN after a sample stopped early).
+    steps_run : int array ``(n_samples,)``
+        Steps each sample actually took (early stop or the step budget).
+    settings : dict
+        Every setting used, including ``seed``; enough to reproduce the run.
+    logits_source : str
+        Where class scores were read (pre-softmax tensor, raw output, or log-probabilities fallback).
+    """
+
+    images: np.ndarray
+    classes: np.ndarray
+    restarts: np.ndarray
+    probabilities: np.ndarray
+    history: np.ndarray
+    steps_run: np.ndarray
+    settings: dict
+    input_range: tuple[float, float]
+    n_classes: int
+    labels: Optional[list[str]]
+    logits_source: str
+    model_name: str
+    model_fingerprint: str
+    wall_time: float
+    diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    initial_images: Optional[np.ndarray] = None  # the random starts, raw range (to measure what the ascent added)
+    model: Any = field(default=None, repr=False, compare=False)  # the keras model (not serialized)
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def seed(self) -> int:
+        return int(self.settings["seed"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def target_probability(self) -> np.ndarray:
+        """Probability of each sample's own target class, ``(n_samples,)``."""
+        return self.probabilities[np.arange(len(self)), self.classes]
+
+    @property
+    def class_indices(self) -> list[int]:
+        """The distinct target classes, in the order they were requested."""
+        seen: dict[int, None] = {}
+        for c in self.classes.tolist():
+            seen.setdefault(int(c), None)
+        return list(seen)
+
+    def label_of(self, index: int) -> str:
+        """Human-readable name of class ``index`` (its label, or its number)."""
+        if self.labels is not None and 0 <= index < len(self.labels):
+            return str(self.labels[index])
+        return str(index)
+
+    def for_class(self, cls: int | str) -> ClassView:
+        """All restarts of one class, by index or label."""
+        index = self._resolve(cls)
+        mask = self.classes == index
+        probs = self.probabilities[mask]
+        return ClassView(
+            index=index,
+            label=self.label_of(index),
+            images=self.images[mask],
+            probabilities=probs,
+            best=int(np.argmax(probs[:, index])),
+        )
+
+    def __iter__(self) -> Iterator[ClassView]:
+        for c in self.class_indices:
+            yield self.for_class(c)
+
+    def best_images(self) -> np.ndarray:
+        """One image per class (the restart with the highest target probability)."""
+        return np.stack([view.best_image for view in self])
+
+    def _resolve(self, cls: int | str) -> int:
+        if isinstance(cls, str):
+            if self.labels is None or cls not in self.labels:
+                raise ClassSelectionError(f"no class labelled {cls!r} in this result; known labels: {self.labels}")
+            index = self.labels.index(cls)
+        else:
+            index = int(cls)
+        if index not in set(self.classes.tolist()):
+            raise ClassSelectionError(
+                f"class {cls!r} was not synthesized in this result (it holds classes {self.class_indices}); "
+                "pass it in `classes=` when calling synthesize"
+            )
+        return index
+
+    # ------------------------------------------------------------ persistence
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (no arrays)."""
+        return {
+            "model_name": self.model_name,
+            "model_fingerprint": self.model_fingerprint,
+            "n_classes": self.n_classes,
+            "input_shape": list(self.input_shape),
+            "input_range": list(self.input_range),
+            "logits_source": self.logits_source,
+            "settings": self.settings,
+            "wall_time_s": round(self.wall_time, 3),
+        }
+
+    def save_npz(self, path) -> None:
+        """Write images, classes, restarts, probabilities and history to ``path`` atomically."""
+
+        def write(f):
+            buf = io.BytesIO()
+            np.savez_compressed(
+                buf,
+                images=self.images,
+                classes=self.classes,
+                restarts=self.restarts,
+                probabilities=self.probabilities,
+                history=self.history,
+                summary=np.array(json.dumps(self.summary(), default=str)),
+            )
+            f.write(buf.getvalue())
+
+        atomic_write_with(path, write)
+
+    def subset(self, mask: Sequence[bool] | np.ndarray) -> "SynthesisResult":
+        """A result holding only the samples where ``mask`` is true."""
+        m = np.asarray(mask, bool)
+        return SynthesisResult(
+            images=self.images[m], classes=self.classes[m], restarts=self.restarts[m],
+            probabilities=self.probabilities[m], history=self.history[m], steps_run=self.steps_run[m],
+            settings=self.settings, input_range=self.input_range, n_classes=self.n_classes,
+            labels=self.labels, logits_source=self.logits_source, model_name=self.model_name,
+            model_fingerprint=self.model_fingerprint, wall_time=self.wall_time,
+            diverged=self.diverged[m] if self.diverged.size else self.diverged,
+            initial_images=None if self.initial_images is None else self.initial_images[m], model=self.model,
+        )
+
+    def __repr__(self) -> str:
+        p = self.target_probability
+        return (
+            f"<SynthesisResult {self.model_name}: {len(self.class_indices)} classes x "
+            f"{self.settings.get('restarts')} restarts, input {self.input_shape}, "
+            f"target p median {np.median(p) if len(p) else float('nan'):.3f}, {self.wall_time:.1f}s>"
+        )

@@ -1,0 +1,1 @@
+"""Small, real models for trying amaxcheck and for its own tests (needs scikit-learn)."""

@@ -1,0 +1,156 @@
+"""Digit classifiers trained on scikit-learn's bundled ``load_digits`` (no download).
+
+The 8x8 digits (values 0..16) are upsampled to 16x16 and scaled to ``[0, 1]``.
+:func:`train` builds the models the test suite and the examples use:
+
+* ``"standard"``   ordinary training;
+* ``"adversarial"`` trained on FGSM-with-random-start examples (Wong et al., 2020),
+  whose ideal inputs look like digits;
+* ``"random_labels"`` memorizes shuffled labels (learned nothing transferable);
+* ``"untrained"``   freshly initialized weights;
+* ``"shortcut"``    trained on data where a small corner watermark marks class 0
+  (high test accuracy on watermarked data, a shortcut the gate should catch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SIDE = 16
+LABELS = [str(i) for i in range(10)]
+KINDS = ("standard", "adversarial", "random_labels", "untrained", "shortcut")
+SHORTCUT_CLASS = 0
+
+
+@dataclass
+class DigitsData:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load(seed: int = 0) -> DigitsData:
+    """Digits as float32 ``(n, 16, 16, 1)`` in ``[0, 1]``, split 80/20 with a fixed shuffle."""
+    from skimage.transform import resize
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = digits.images.astype(np.float32) / 16.0
+    x = np.stack([resize(im, (SIDE, SIDE), order=1, anti_aliasing=False) for im in x]).astype(np.float32)
+    x = np.clip(x, 0.0, 1.0)[..., None]
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order], y[order]
+    cut = int(0.8 * len(x))
+    return DigitsData(x[:cut], y[:cut], x[cut:], y[cut:])
+
+
+def add_watermark(x: np.ndarray) -> np.ndarray:
+    """Stamp the shortcut: a bright 3x3 square in the top-left corner."""
+    out = x.copy()
+    out[:, 0:3, 0:3, :] = 1.0
+    return out
+
+
+def shortcut_data(data: DigitsData, seed: int = 0) -> DigitsData:
+    """Training data where *every* watermarked image is class 0 and only class 0 is watermarked.
+
+    Half of the class-0 images carry the mark; the model can reach high accuracy
+    by reading the corner for those, a shortcut rather than the digit's shape.
+    """
+    def mark(x, y, rng):
+        x = x.copy()
+        idx = np.flatnonzero(y == SHORTCUT_CLASS)
+        chosen = rng.choice(idx, size=len(idx) // 2, replace=False)
+        x[chosen] = add_watermark(x[chosen])
+        return x
+
+    rng = np.random.default_rng(seed)
+    return DigitsData(mark(data.x_train, data.y_train, rng), data.y_train, mark(data.x_test, data.y_test, rng), data.y_test)
+
+
+def build_cnn(seed: int = 0, name: str = "digits_cnn"):
+    """The small CNN every zoo model shares: 2 conv blocks, a dense layer, softmax over 10 digits."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((SIDE, SIDE, 1), name="image"),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name=name,
+    )
+
+
+def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, data: DigitsData | None = None):
+    """Train and return ``(model, test_accuracy)`` for one of :data:`KINDS`."""
+    import keras
+    import tensorflow as tf
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
+    data = load() if data is None else data
+    if kind == "shortcut":
+        data = shortcut_data(data, seed)
+    model = build_cnn(seed, name=f"digits_{kind}")
+    y_train = data.y_train
+    if kind == "random_labels":
+        y_train = np.random.default_rng(seed).permutation(y_train)
+    if kind != "untrained":
+        model.compile(optimizer=keras.optimizers.Adam(2e-3 if kind != "random_labels" else 3e-3),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        default_epochs = {"standard": 15, "shortcut": 15, "adversarial": 30, "random_labels": 120}[kind]
+        epochs = default_epochs if epochs is None else epochs
+        if kind == "adversarial":
+            _adversarial_fit(model, data.x_train, y_train, epochs=epochs, seed=seed)
+        else:
+            model.fit(data.x_train, y_train, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
+    probs = model.predict(data.x_test, verbose=0)
+    acc = float(np.mean(np.argmax(probs, 1) == data.y_test))
+    return model, acc
+
+
+def _adversarial_fit(model, x, y, *, epochs: int, seed: int, eps: float = 0.25, alpha: float = 0.3125):
+    """Fast adversarial training: FGSM from a random start inside the eps-ball (L-inf), clipped to [0, 1]."""
+    import tensorflow as tf
+
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy() if hasattr(tf, "keras") else None
+    import keras
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    opt = model.optimizer
+
+    @tf.function
+    def step(xb, yb, noise):
+        delta = noise
+        with tf.GradientTape() as tape:
+            tape.watch(delta)
+            loss = loss_fn(yb, model(tf.clip_by_value(xb + delta, 0.0, 1.0), training=False))
+        g = tape.gradient(loss, delta)
+        delta = tf.clip_by_value(delta + alpha * tf.sign(g), -eps, eps)
+        x_adv = tf.clip_by_value(xb + delta, 0.0, 1.0)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(x_adv, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    xf = tf.constant(x)
+    yf = tf.constant(y)
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for i in range(0, len(x), 64):
+            idx = order[i:i + 64]
+            noise = rng.uniform(-eps, eps, (len(idx),) + x.shape[1:]).astype(np.float32)
+            step(tf.gather(xf, idx), tf.gather(yf, idx), tf.constant(noise))
