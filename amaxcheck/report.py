@@ -1,0 +1,161 @@
+"""Report types returned by :func:`amaxcheck.check`. NumPy only (no TensorFlow), JSON-ready.
+
+The JSON layout (``Report.to_dict``) is a contract read by pipelines; see
+``SCHEMA_VERSION`` and the README. Keys are only ever added, never renamed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+def _num(v: Any) -> Any:
+    """JSON-safe number (NaN/Inf become None)."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return v
+
+
+@dataclass
+class CheckResult:
+    """One check on one class: ``status`` is ``"pass"``, ``"fail"`` or ``"skip"``."""
+
+    name: str
+    status: str
+    value: Optional[float]
+    threshold: Any
+    message: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "value": _num(self.value),
+                "threshold": _num(self.threshold) if not isinstance(self.threshold, (list, tuple)) else [_num(t) for t in self.threshold],
+                "message": self.message}
+
+
+@dataclass
+class RankedClass:
+    index: int
+    label: str
+    p: float
+
+    def to_dict(self) -> dict:
+        return {"index": int(self.index), "label": self.label, "p": _num(self.p)}
+
+
+@dataclass
+class ClassReport:
+    """Checks and verdict for one class (its best restart unless stated)."""
+
+    index: int
+    label: str
+    confidence: float  # target probability on the best restart, after clipping/quantization
+    margin: float  # confidence minus the runner-up's probability
+    top_k: list[RankedClass]
+    in_top_k: bool
+    degeneracy: float  # in [0, 1]: 0 like natural/reference data, 1 like the noise controls
+    degenerate: bool
+    reasons: list[str]  # plain-language explanations of the verdict
+    signals: dict[str, float]  # per-signal degeneracy in [0, 1]
+    stats: dict[str, float]  # image statistics (see amaxcheck.stats)
+    checks: list[CheckResult]
+    image: np.ndarray = field(repr=False, default=None)  # best restart, raw input range
+    image_path: Optional[str] = None  # set when artifacts are written
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.failed]
+
+    def check(self, name: str) -> CheckResult:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; checks are {[c.name for c in self.checks]}")
+
+    def to_dict(self) -> dict:
+        return {
+            "index": int(self.index), "label": self.label, "confidence": _num(self.confidence),
+            "margin": _num(self.margin), "top_k": [r.to_dict() for r in self.top_k], "in_top_k": bool(self.in_top_k),
+            "degeneracy": _num(self.degeneracy), "degenerate": bool(self.degenerate), "reasons": list(self.reasons),
+            "signals": {k: _num(v) for k, v in self.signals.items()},
+            "stats": {k: _num(v) for k, v in self.stats.items()},
+            "checks": [c.to_dict() for c in self.checks], "image": self.image_path,
+        }
+
+
+@dataclass
+class Report:
+    """What :func:`amaxcheck.check` returns: per-class checks plus the model-level verdict."""
+
+    classes: list[ClassReport]
+    degeneracy: float
+    degenerate: bool
+    reasons: list[str]
+    thresholds: dict[str, Any]
+    controls: dict[str, Any]  # anchors the verdict was measured against, and notes
+    result: Any = field(repr=False, default=None)  # the SynthesisResult checked
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.classes)
+
+    @property
+    def failed_classes(self) -> list[ClassReport]:
+        return [c for c in self.classes if not c.passed]
+
+    def for_class(self, cls: int | str) -> ClassReport:
+        for c in self.classes:
+            if c.index == cls or c.label == cls:
+                return c
+        raise KeyError(f"class {cls!r} is not in this report; it holds {[c.label for c in self.classes]}")
+
+    def to_dict(self) -> dict:
+        """The per-report part of the JSON contract (the CLI adds model, versions)."""
+        r = self.result
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "passed": bool(self.passed),
+            "degenerate": bool(self.degenerate),
+            "degeneracy": _num(self.degeneracy),
+            "reasons": list(self.reasons),
+            "thresholds": {k: _num(v) for k, v in self.thresholds.items()},
+            "controls": self.controls,
+            "settings": None if r is None else r.settings,
+            "classes": [c.to_dict() for c in self.classes],
+        }
+
+    def table(self) -> str:
+        """Plain-text per-class table (what the CLI prints)."""
+        rows = [("class", "conf", "top-k", "degen", "verdict", "failing checks")]
+        for c in self.classes:
+            rows.append((
+                c.label if c.label == str(c.index) else f"{c.index}:{c.label}", f"{c.confidence:.3f}",
+                "yes" if c.in_top_k else "NO", f"{c.degeneracy:.2f}", "DEGENERATE" if c.degenerate else "ok",
+                ", ".join(x.name for x in c.failed_checks) or "-",
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        verdict = (f"model degeneracy {self.degeneracy:.2f} -> "
+                   f"{'DEGENERATE' if self.degenerate else 'not degenerate'}; "
+                   f"{'PASSED' if self.passed else 'FAILED'} ({len(self.failed_classes)} of {len(self.classes)} classes failing)")
+        return "\n".join(lines + [verdict])
