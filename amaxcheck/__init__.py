@@ -43,6 +43,7 @@ _LAZY = {
     "ModelLoadError": "errors",
     "UnsafeModelError": "errors",
     "ReferenceDataError": "errors",
+    "DataError": "errors",
     "BaselineError": "errors",
     "ConfigError": "errors",
 }

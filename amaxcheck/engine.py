@@ -345,7 +345,13 @@ def synthesize(
         labels=None if labels is None else list(labels), logits_source=adapter.logits_source,
         model_name=getattr(model, "name", type(model).__name__), model_fingerprint=fingerprint(model),
         wall_time=time.perf_counter() - started, diverged=diverged_at >= 0,
-        initial_images=initial, model=model,
+        initial_images=initial, model=model, adapter=adapter,
+        call_kwargs=dict(
+            restarts=restarts, steps=steps, seed=seed, input_range=(lo, hi), objective=objective,
+            parameterization=parameterization, transforms=transforms, learning_rate=learning_rate, stop_at=stop_at,
+            check_every=check_every, max_batch=max_batch, preprocess=preprocess, input=input, output=output,
+            fixed_inputs=fixed_inputs, input_shape=input_shape, jit_compile=jit_compile,
+        ),
     )
     if result.diverged.any():
         where = [(int(class_arr[i]), int(restart_arr[i]), int(diverged_at[i])) for i in np.flatnonzero(result.diverged)]

@@ -48,7 +48,11 @@ class UnsafeModelError(ModelLoadError):
     """Loading the model would execute arbitrary code; refused without ``--unsafe``."""
 
 
-class ReferenceDataError(AmaxcheckError, ValueError):
+class DataError(AmaxcheckError, ValueError):
+    """Arrays handed to amaxcheck are unusable (NaN, wrong shape, range or dtype)."""
+
+
+class ReferenceDataError(DataError):
     """Reference images or labels do not match the model (shape, range, dtype, length)."""
 
 

@@ -71,6 +71,8 @@ class SynthesisResult:
     diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     initial_images: Optional[np.ndarray] = None  # the random starts, raw range (to measure what the ascent added)
     model: Any = field(default=None, repr=False, compare=False)  # the keras model (not serialized)
+    adapter: Any = field(default=None, repr=False, compare=False)  # how scores were read (not serialized)
+    call_kwargs: dict = field(default_factory=dict, repr=False, compare=False)  # synthesize() arguments, to rerun controls
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -181,6 +183,7 @@ class SynthesisResult:
             model_fingerprint=self.model_fingerprint, wall_time=self.wall_time,
             diverged=self.diverged[m] if self.diverged.size else self.diverged,
             initial_images=None if self.initial_images is None else self.initial_images[m], model=self.model,
+            adapter=self.adapter, call_kwargs=self.call_kwargs,
         )
 
     def __repr__(self) -> str:

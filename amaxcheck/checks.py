@@ -1,0 +1,479 @@
+"""Checks on synthesized ideal inputs and the "degenerate noise" verdict.
+
+:func:`check` scores each class's ideal inputs with the real model and with
+pure statistics (:mod:`amaxcheck.stats`), then places them between two
+controls:
+
+* a **natural anchor** -- the user's reference images when given, otherwise
+  random images with a natural ``1/f^2`` spectrum (weaker, documented);
+* a **noise anchor** -- the ideal inputs of the model's *shuffled-weights twin*
+  (same architecture and weight statistics, learning destroyed) synthesized
+  with the same settings; white noise when no twin can be built.
+
+Each signal becomes a degeneracy in ``[0, 1]`` (0 = at the natural anchor,
+1 = at or beyond the noise anchor); a class's degeneracy is their mean, the
+model's is the mean over classes. See the README for the signal list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import stats as S
+from .errors import AmaxcheckError, DataError, ReferenceDataError
+from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
+
+#: signals entering the verdict, in report order
+SIGNALS = ("spectrum", "smoothness", "alignment", "reach", "robustness")
+_SIGNAL_LABEL = {
+    "spectrum": "high-frequency energy",
+    "smoothness": "pixel correlation",
+    "alignment": "match to own class's reference images",
+    "reach": "confidence the ascent can reach",
+    "robustness": "confidence under mild blur/shift/rescale",
+}
+
+
+# --------------------------------------------------------------------------- validation
+def validate_reference(reference: Any, reference_labels: Any, input_shape: Sequence[int],
+                       input_range: Sequence[float], n_classes: int) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Check reference images/labels against the model; return them as float32 / int64 arrays."""
+    x = np.asarray(reference)
+    if x.dtype.kind not in "fiub":
+        raise ReferenceDataError(f"reference images have dtype {x.dtype}; pass a numeric array (float32 preferred)")
+    shape = tuple(int(s) for s in input_shape)
+    if x.shape == shape:
+        x = x[None]
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ReferenceDataError(
+            f"reference images have shape {x.shape}; the model's input is {shape}, so pass an array of shape "
+            f"(n, {', '.join(map(str, shape))})"
+        )
+    if len(x) == 0:
+        raise ReferenceDataError("reference holds no images; pass at least one per class, or none at all")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ReferenceDataError(f"reference images contain {int(np.sum(~np.isfinite(x)))} NaN/Inf values; clean them first")
+    lo, hi = float(input_range[0]), float(input_range[1])
+    tol = 0.01 * (hi - lo)
+    if x.min() < lo - tol or x.max() > hi + tol:
+        hint = " (they look like 0..255 pixels: divide by 255, or synthesize with input_range=(0, 255))" \
+            if x.max() > 1.5 and hi <= 1.0 else ""
+        raise ReferenceDataError(
+            f"reference values span [{x.min():g}, {x.max():g}] but the model's input_range is ({lo:g}, {hi:g}){hint}; "
+            "reference images must be in the model's raw input range"
+        )
+    y = None
+    if reference_labels is not None:
+        y = np.asarray(reference_labels)
+        if y.ndim != 1 or len(y) != len(x):
+            raise ReferenceDataError(
+                f"reference labels have shape {y.shape} but there are {len(x)} reference images; give one integer label per image"
+            )
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        if y.dtype.kind not in "iu":
+            raise ReferenceDataError(f"reference labels have dtype {y.dtype}; pass integer class indices")
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ReferenceDataError(
+                f"reference labels span {int(y.min())}..{int(y.max())} but the model has classes 0..{n_classes - 1}"
+            )
+        y = y.astype(np.int64)
+    return x, y
+
+
+# --------------------------------------------------------------------------- perturbations
+def perturbations(images: np.ndarray, input_range: Sequence[float]) -> dict[str, np.ndarray]:
+    """Mild, label-preserving changes a learned feature survives and brittle noise does not.
+
+    Images: Gaussian blur (sigma = side/32, at least 0.5 px), a shift by side/16
+    pixels (at least 1, edge-replicated), and down- then up-scaling by 2.
+    Vectors: additive Gaussian noise of 2% of the range.
+    """
+    from skimage.filters import gaussian
+    from skimage.transform import resize
+
+    lo, hi = float(input_range[0]), float(input_range[1])
+    x = np.asarray(images, np.float32)
+    if not S.is_image(x[0]):
+        rng = np.random.default_rng(0)
+        return {"noise 2%": np.clip(x + rng.normal(0, 0.02 * (hi - lo), x.shape), lo, hi).astype(np.float32)}
+    h, w = x.shape[1], x.shape[2]
+    side = min(h, w)
+    sigma = max(0.5, side / 32)
+    shift = max(1, round(side / 16))
+    channel_axis = -1 if x.ndim == 4 else None
+    blurred = np.stack([gaussian(im, sigma=sigma, channel_axis=channel_axis, preserve_range=True) for im in x])
+    pad = [(0, 0), (0, 0), (shift, 0)] + ([(0, 0)] if x.ndim == 4 else [])
+    shifted = np.pad(x, pad, mode="edge")[:, :, :w]
+    small = (max(2, h // 2), max(2, w // 2)) + x.shape[3:]
+    downup = np.stack([resize(resize(im, small, order=1, anti_aliasing=True), im.shape, order=1) for im in x])
+    return {
+        f"blur sigma={sigma:g}px": blurred.astype(np.float32),
+        f"shift {shift}px": shifted.astype(np.float32),
+        "down/up-scale x2": np.clip(downup, lo, hi).astype(np.float32),
+    }
+
+
+def retained_confidence(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, classes: np.ndarray,
+                        input_range: Sequence[float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per image: mean over :func:`perturbations` of ``min(1, p_perturbed / p_original)``, and each perturbation's p."""
+    idx = np.arange(len(images))
+    p0 = np.maximum(predict(images)[idx, classes], 1e-12)
+    per = {name: predict(x)[idx, classes] for name, x in perturbations(images, input_range).items()}
+    ratios = np.stack([np.minimum(1.0, p / p0) for p in per.values()])
+    return ratios.mean(axis=0), per
+
+
+# --------------------------------------------------------------------------- signals
+def _between(value: float, natural: float, noise: float) -> float:
+    """Position of ``value`` from the natural anchor (0) to the noise anchor (1), clipped; NaN if the anchors coincide."""
+    span = noise - natural
+    if not np.isfinite(value) or not np.isfinite(span) or abs(span) < 1e-6:
+        return float("nan")
+    return float(np.clip((value - natural) / span, 0.0, 1.0))
+
+
+def alignment_rank(images: np.ndarray, targets: np.ndarray, class_means: np.ndarray) -> np.ndarray:
+    """Per image: fraction of *other* classes whose reference mean correlates better than the target's (0 best, ~0.5 chance)."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True) + 1e-12
+    means = class_means.reshape(len(class_means), -1).astype(np.float64)
+    means = means - means.mean(axis=1, keepdims=True)
+    means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-12
+    corr = flat @ means.T
+    valid = np.isfinite(corr).all(axis=0)
+    own = corr[np.arange(len(images)), targets]
+    better = ((corr > own[:, None]) & valid[None]).sum(axis=1)
+    return better / max(1, valid.sum() - 1)
+
+
+@dataclass
+class _Anchors:
+    natural_name: str
+    noise_name: str
+    natural: dict[str, float]
+    noise: dict[str, float]
+    retained_natural: float
+    notes: list[str]
+
+
+def _structure_stats(images: np.ndarray) -> list[dict[str, float]]:
+    """Range-free structure statistics (spectrum, pixel correlation) of each image."""
+    return [{"high_frequency_ratio": S.high_frequency_ratio(im), "autocorrelation": S.autocorrelation(im)} for im in images]
+
+
+def _median_stats(images: np.ndarray, _unused=None) -> dict[str, float]:
+    rows = _structure_stats(images)
+    return {k: float(np.nanmedian([r[k] for r in rows])) for k in rows[0]}
+
+
+def ascent_delta(result, mask=None) -> np.ndarray:
+    """What the ascent added: images minus their random starts (the images themselves if starts are unknown)."""
+    images = result.images if mask is None else result.images[mask]
+    if result.initial_images is None:
+        return images
+    start = result.initial_images if mask is None else result.initial_images[mask]
+    return images - start
+
+
+# --------------------------------------------------------------------------- main
+def check(
+    result: Any,
+    model: Any = None,
+    *,
+    reference: Any = None,
+    reference_labels: Any = None,
+    min_confidence: float = 0.9,
+    top_k: int = 1,
+    max_degeneracy: float = 0.5,
+    stat_bounds: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
+    verdict: bool = True,
+    twin: bool = True,
+    decode: Optional[Callable] = None,
+) -> Report:
+    """Check a :class:`~amaxcheck.result.SynthesisResult` and return a :class:`~amaxcheck.report.Report`.
+
+    Parameters
+    ----------
+    result : SynthesisResult
+        From :func:`amaxcheck.synthesize`.
+    model : keras.Model, optional
+        Defaults to the model the result was synthesized from.
+    reference, reference_labels : array, optional
+        Images in the model's raw input range ``(n, *input_shape)`` and their integer
+        classes. They anchor "natural" and enable the alignment signal.
+    min_confidence : float
+        Target probability the best restart must reach (after clipping and 8-bit quantization).
+    top_k : int
+        The target must rank within the top ``k`` classes.
+    max_degeneracy : float
+        A class (and the model) is degenerate above this value.
+    stat_bounds : {name: (lo, hi)}, optional
+        Explicit bounds on :func:`amaxcheck.stats.image_stats` values of the best restart,
+        e.g. ``{"total_variation": (None, 0.8)}``; ``None`` leaves a side open.
+    verdict : bool
+        Compute the degeneracy verdict (synthesizes the twin control: costs one more ascent).
+    twin : bool
+        Use the shuffled-weights twin as noise anchor (else white noise).
+    decode : callable, optional
+        ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
+        returning ``[[(id, name, p), ...]]``; names the runner-up classes.
+    """
+    from .result import SynthesisResult
+
+    if not isinstance(result, SynthesisResult):
+        raise TypeError(f"check() takes the SynthesisResult returned by amaxcheck.synthesize, got {type(result).__name__}")
+    if not 0.0 <= float(min_confidence) <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= result.n_classes:
+        raise ValueError(f"top_k must be an integer in 1..{result.n_classes}, got {top_k!r}")
+    if not 0.0 <= float(max_degeneracy) <= 1.0:
+        raise ValueError(f"max_degeneracy must be in [0, 1], got {max_degeneracy}")
+    if not np.all(np.isfinite(result.images)):
+        raise DataError("the result's images contain NaN/Inf; synthesize again (see AscentDivergedError for the cause)")
+    unknown = set(stat_bounds or {}) - set(S.SPATIAL_STATS + S.RANGE_STATS + ("restart_agreement", "robustness"))
+    if unknown:
+        raise ValueError(f"unknown statistics in stat_bounds: {sorted(unknown)}; known: "
+                         f"{sorted(S.SPATIAL_STATS + S.RANGE_STATS + ('restart_agreement', 'robustness'))}")
+
+    predict = _predictor(result, model)
+    rng_ = result.input_range
+    is_img = S.is_image(result.images[0])
+    ref_x, ref_y = (None, None)
+    if reference is not None:
+        ref_x, ref_y = validate_reference(reference, reference_labels, result.input_shape, rng_, result.n_classes)
+    elif reference_labels is not None:
+        raise ReferenceDataError("reference_labels were given without reference images")
+
+    # Score what a deployed pipeline would see: clipped, and 8-bit quantized for images.
+    seen = S.quantize(result.images, rng_) if is_img else np.clip(result.images, *rng_)
+    probs = predict(seen) if predict is not None else result.probabilities
+    order = [np.flatnonzero(result.classes == c) for c in result.class_indices]
+    best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
+    best_cls = result.classes[best_idx]
+    retained, per_pert = (None, {})
+    if predict is not None:
+        retained, per_pert = retained_confidence(predict, seen[best_idx], best_cls, rng_)
+
+    anchors = None
+    if verdict:
+        anchors = _anchors(result, model if model is not None else result.model, ref_x, ref_y, predict, twin)
+        class_means = None
+        if ref_x is not None and ref_y is not None:
+            class_means = np.stack([ref_x[ref_y == c].mean(0) if np.any(ref_y == c) else np.full(ref_x.shape[1:], np.nan)
+                                    for c in range(result.n_classes)])
+            align = alignment_rank(seen, result.classes, np.nan_to_num(class_means, nan=0.0))
+
+    class_reports = []
+    for j, (idx, c) in enumerate(zip(order, result.class_indices)):
+        b = best_idx[j]
+        p = probs[b]
+        conf = float(p[c])
+        runner = float(np.max(np.delete(p, c))) if len(p) > 1 else 0.0
+        ranked = np.argsort(-p, kind="stable")
+        rank = int(np.flatnonzero(ranked == c)[0]) + 1
+        top = [RankedClass(int(i), _label(result, int(i)), float(p[i])) for i in ranked[:max(top_k, 3)]]
+        if decode is not None:
+            top = _decoded(decode, p, max(top_k, 3), top)
+        st = S.image_stats(result.images[b], rng_)
+        st["restart_agreement"] = S.restart_agreement(result.images[idx])
+        if retained is not None:
+            st["robustness"] = float(retained[j])
+        checks = [
+            CheckResult("confidence", PASS if conf >= min_confidence else FAIL, conf, float(min_confidence),
+                        f"target probability {conf:.3f} {'>=' if conf >= min_confidence else '<'} {min_confidence:g}"
+                        f" (runner-up {top[1].label if top[0].index == c and len(top) > 1 else top[0].label} {runner:.3f})"),
+            CheckResult("top_k", PASS if rank <= top_k else FAIL, float(rank), int(top_k),
+                        f"target ranked {rank} of {result.n_classes}; top-{top_k}: "
+                        + ", ".join(f"{t.label} ({t.p:.2f})" for t in top[:top_k])),
+        ]
+        for name, (lo, hi) in (stat_bounds or {}).items():
+            v = st.get(name)
+            if v is None or not np.isfinite(v):
+                checks.append(CheckResult(f"stat:{name}", SKIP, None, [lo, hi], f"{name} is not defined for this input"))
+                continue
+            ok = (lo is None or v >= lo) and (hi is None or v <= hi)
+            checks.append(CheckResult(f"stat:{name}", PASS if ok else FAIL, float(v), [lo, hi],
+                                      f"{name} = {v:.3g}, bounds [{'-inf' if lo is None else f'{lo:g}'}, "
+                                      f"{'inf' if hi is None else f'{hi:g}'}]"))
+        signals, reasons = {}, []
+        degeneracy, degenerate = float("nan"), False
+        if verdict:
+            signals, reasons = _class_signals(
+                result, idx, c, conf, anchors, None if class_means is None else align[idx],
+                None if retained is None else float(retained[j]),
+                {k: float(v[j]) for k, v in per_pert.items()}, is_img)
+            degeneracy = combine_signals(signals)
+            degenerate = bool(np.isfinite(degeneracy) and degeneracy > max_degeneracy)
+            checks.append(CheckResult(
+                "degeneracy", FAIL if degenerate else PASS, degeneracy, float(max_degeneracy),
+                f"degeneracy {degeneracy:.2f} {'>' if degenerate else '<='} {max_degeneracy:g}"
+                + (": " + "; ".join(reasons) if reasons else "")))
+        class_reports.append(ClassReport(
+            index=int(c), label=_label(result, int(c)), confidence=conf, margin=conf - runner, top_k=top[:top_k],
+            in_top_k=rank <= top_k, degeneracy=degeneracy, degenerate=degenerate, reasons=reasons,
+            signals=signals, stats=st, checks=checks, image=result.images[b],
+        ))
+
+    model_deg, model_degenerate, model_reasons = float("nan"), False, []
+    controls: dict[str, Any] = {}
+    if verdict:
+        model_deg = float(np.nanmean([c.degeneracy for c in class_reports])) if class_reports else float("nan")
+        model_degenerate = bool(np.isfinite(model_deg) and model_deg > max_degeneracy)
+        model_reasons = _model_reasons(class_reports)
+        controls = {"natural": anchors.natural_name, "noise": anchors.noise_name,
+                    "natural_stats": anchors.natural, "noise_stats": anchors.noise,
+                    "natural_robustness": anchors.retained_natural, "notes": anchors.notes}
+    return Report(
+        classes=class_reports, degeneracy=model_deg, degenerate=model_degenerate, reasons=model_reasons,
+        thresholds={"min_confidence": float(min_confidence), "top_k": int(top_k), "max_degeneracy": float(max_degeneracy)},
+        controls=controls, result=result,
+    )
+
+
+def combine_signals(signals: Mapping[str, float]) -> float:
+    """Class degeneracy from its signals.
+
+    Resemblance signals (spectrum, smoothness, alignment) say how close the ideal
+    input sits to the noise control on each axis and are averaged. One-sided
+    signals (reach, robustness) can only *raise* the result: failing to reach
+    confidence, or losing it under blur, is evidence of degeneracy, but reaching
+    p = 1 proves nothing (untrained networks do). NaN signals are ignored.
+    """
+    two = [signals[k] for k in ("spectrum", "smoothness", "alignment") if np.isfinite(signals.get(k, np.nan))]
+    one = [signals[k] for k in ("reach", "robustness") if np.isfinite(signals.get(k, np.nan))]
+    if not two and not one:
+        return float("nan")
+    return float(max(([float(np.mean(two))] if two else []) + one))
+
+
+# --------------------------------------------------------------------------- helpers
+def _label(result, index: int) -> str:
+    return result.label_of(index)
+
+
+def _decoded(decode: Callable, p: np.ndarray, k: int, fallback: list[RankedClass]) -> list[RankedClass]:
+    try:
+        rows = decode(p[None], top=k)[0]
+        names = [str(r[1]) if isinstance(r, (tuple, list)) and len(r) >= 2 else str(r) for r in rows]
+    except Exception as exc:
+        raise ValueError(f"decode callable failed ({exc}); it must accept (probs[None], top=k) and return "
+                         "[[(id, name, p), ...]] like keras.applications.*.decode_predictions") from exc
+    return [RankedClass(r.index, names[i] if i < len(names) else r.label, r.p) for i, r in enumerate(fallback)]
+
+
+def _predictor(result, model) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+    """Real-model probabilities for arrays of inputs (None when no model is known)."""
+    if model is None or model is result.model:
+        adapter = result.adapter
+    else:
+        from .model_adapter import adapt
+
+        kw = result.call_kwargs
+        adapter = adapt(model, input=kw.get("input"), output=kw.get("output"), fixed_inputs=kw.get("fixed_inputs"),
+                        input_shape=kw.get("input_shape"))
+    if adapter is None:
+        return None
+    return adapter.probabilities
+
+
+def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
+    rng_ = result.input_range
+    shape = result.input_shape
+    notes: list[str] = []
+    is_img = S.is_image(result.images[0])
+    if ref_x is not None:
+        natural_name = f"reference images (n={len(ref_x)})"
+        natural = _median_stats(ref_x[:256] - ref_x[:256].mean(axis=tuple(range(1, ref_x.ndim)), keepdims=True), None) \
+            if is_img else {}
+        retained_nat = 1.0
+        if predict is not None:
+            sub = ref_x[:256]
+            cls = ref_y[:256] if ref_y is not None else np.argmax(predict(sub), axis=1)
+            r, _ = retained_confidence(predict, sub, cls, rng_)
+            retained_nat = float(np.median(r))
+    else:
+        natural_name = "perfectly smooth image (no reference data: weaker)"
+        natural = {"high_frequency_ratio": 0.0, "autocorrelation": 1.0} if is_img else {}
+        retained_nat = 1.0
+        notes.append("no reference data: the natural anchor is a perfectly smooth image and the alignment signal is off")
+    noise_name, noise = "white noise", None
+    if use_twin and model is not None:
+        try:
+            noise, noise_name = _twin_stats(result, model)
+        except AmaxcheckError as exc:
+            notes.append(f"twin control unavailable ({exc}); using white noise")
+    if noise is None:
+        from .controls import white_noise
+
+        noise = _median_stats(white_noise(shape, 32, rng_), None) if is_img else {}
+    return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes)
+
+
+_TWIN_CACHE: dict[tuple, dict[str, float]] = {}
+
+
+def _twin_stats(result, model) -> tuple[dict[str, float], str]:
+    """Median statistics of the shuffled-weights twin's ideal inputs, synthesized with the result's settings."""
+    from .controls import shuffled_twin
+    from .engine import synthesize
+
+    kw = dict(result.call_kwargs)
+    kw["restarts"] = min(2, int(kw.get("restarts", 1)))
+    key = (result.model_fingerprint, tuple(result.class_indices), repr(sorted((k, repr(v)) for k, v in kw.items())))
+    if key not in _TWIN_CACHE:
+        twin = shuffled_twin(model, seed=int(kw.get("seed", 0)))
+        tres = synthesize(twin, result.class_indices, progress=False, **kw)
+        _TWIN_CACHE[key] = _median_stats(ascent_delta(tres)) if S.is_image(tres.images[0]) else {}
+    return _TWIN_CACHE[key], "shuffled-weights twin's ideal inputs"
+
+
+def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per_pert, is_img):
+    signals: dict[str, float] = {}
+    reasons: list[str] = []
+    nat, noi = anchors.natural, anchors.noise
+    if is_img and nat and noi:
+        rows = _structure_stats(ascent_delta(result, idx))
+        hf = float(np.mean([r["high_frequency_ratio"] for r in rows]))
+        ac = float(np.mean([r["autocorrelation"] for r in rows]))
+        signals["spectrum"] = _between(hf, nat["high_frequency_ratio"], noi["high_frequency_ratio"])
+        signals["smoothness"] = _between(-ac, -nat["autocorrelation"], -noi["autocorrelation"])
+        if signals["spectrum"] >= 0.5:
+            reasons.append(f"spectrum close to the {anchors.noise_name}: {hf:.0%} of power at high frequencies "
+                           f"(natural {nat['high_frequency_ratio']:.0%}, noise control {noi['high_frequency_ratio']:.0%})")
+        if signals["smoothness"] >= 0.5:
+            reasons.append(f"neighbouring pixels barely correlate (lag-1 autocorrelation {ac:.2f}; natural "
+                           f"{nat['autocorrelation']:.2f}, noise control {noi['autocorrelation']:.2f})")
+    if align is not None:
+        frac = float(np.mean(align))
+        signals["alignment"] = float(np.clip(2.0 * frac, 0.0, 1.0))
+        if signals["alignment"] >= 0.5:
+            n = result.n_classes
+            reasons.append(f"looks more like other classes' reference images than its own "
+                           f"(own class ranked {1 + frac * (n - 1):.1f} of {n}; chance {1 + 0.5 * (n - 1):.1f})")
+    chance = 1.0 / result.n_classes
+    signals["reach"] = float(np.clip((0.5 - conf) / (0.5 - chance), 0.0, 1.0)) if chance < 0.5 else float("nan")
+    if signals["reach"] >= 0.5:
+        reasons.append(f"the ascent cannot raise the class much above chance (p={conf:.2f}, chance {chance:.2f})")
+    if retained is not None:
+        base = max(anchors.retained_natural, 1e-6)
+        signals["robustness"] = float(np.clip(1.0 - retained / base, 0.0, 1.0))
+        if signals["robustness"] >= 0.5 and per_pert:
+            worst = min(per_pert, key=per_pert.get)
+            reasons.append(f"confidence collapses from {conf:.2f} to {per_pert[worst]:.2f} under {worst}")
+    return signals, reasons
+
+
+def _model_reasons(reports: list[ClassReport]) -> list[str]:
+    out = []
+    n = len(reports)
+    for name in SIGNALS:
+        vals = [r.signals.get(name, float("nan")) for r in reports]
+        bad = sum(1 for v in vals if np.isfinite(v) and v >= 0.5)
+        if bad and bad >= n / 2:
+            out.append(f"{bad} of {n} classes: {_SIGNAL_LABEL[name]} is closer to the noise control than to natural data")
+    return out
