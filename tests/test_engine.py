@@ -1,0 +1,234 @@
+"""The ascent engine: contract, determinism, parameterizations, objectives, and every bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import amaxcheck
+from amaxcheck import objectives as O
+from amaxcheck.errors import (AscentDivergedError, ClassSelectionError, ConfigError, ModelError,
+                              NoGradientError)
+
+from . import models as M
+
+FAST = dict(steps=32, restarts=2, progress=False)
+
+
+# ----------------------------------------------------------------------------- contract
+def test_result_is_class_major_in_raw_range_with_real_model_probabilities(digits_model, digits_labels):
+    r = amaxcheck.synthesize(digits_model, [2, 7], labels=digits_labels, **FAST)
+    assert r.images.shape == (4, 16, 16, 1) and r.images.dtype == np.float32
+    assert r.classes.tolist() == [2, 2, 7, 7] and r.restarts.tolist() == [0, 1, 0, 1]
+    assert 0.0 <= r.images.min() and r.images.max() <= 1.0
+    np.testing.assert_allclose(r.probabilities, digits_model.predict(r.images, verbose=0), atol=1e-5)
+    assert r.history.shape == (4, 32) and np.isfinite(r.history).all()
+    assert r.settings["seed"] == 0 and r.settings["steps"] == 32
+    assert r.for_class("7").index == 7 and r.for_class(7).images.shape == (2, 16, 16, 1)
+    assert r.logits_source.startswith('pre-softmax output of Dense layer "probs"')
+    assert r.model_fingerprint == amaxcheck.synthesize(digits_model, [2], **FAST).model_fingerprint
+
+
+def test_default_ascent_makes_every_digit_confident(digits_model):
+    r = amaxcheck.synthesize(digits_model, restarts=2, progress=False)
+    assert r.target_probability.min() > 0.9, r.target_probability
+
+
+def test_same_seed_gives_bit_identical_images_and_batching_does_not_matter(digits_model):
+    a = amaxcheck.synthesize(digits_model, [1, 3], **FAST)
+    b = amaxcheck.synthesize(digits_model, [1, 3], **FAST)
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.probabilities, b.probabilities)
+    other = amaxcheck.synthesize(digits_model, [1, 3], **{**FAST, "seed": 1})
+    assert not np.array_equal(a.images, other.images)
+    alone = amaxcheck.synthesize(digits_model, [3], **FAST)  # class 3 alone, different batch
+    np.testing.assert_allclose(alone.images, a.images[2:], atol=1e-5)
+    split = amaxcheck.synthesize(digits_model, [1, 3], max_batch=1, **FAST)
+    np.testing.assert_allclose(split.images, a.images, atol=1e-5)
+
+
+def test_model_is_not_modified(digits_model):
+    before = M.weights_of(digits_model)
+    config = digits_model.get_config()
+    amaxcheck.synthesize(digits_model, [0], **FAST)
+    assert all(np.array_equal(x, y) for x, y in zip(before, M.weights_of(digits_model)))
+    assert digits_model.get_config() == config
+    assert digits_model.layers[-1].activation.__name__ == "softmax"
+
+
+def test_early_stop_keeps_best_iterate_and_records_steps(digits_model):
+    r = amaxcheck.synthesize(digits_model, [0, 1], steps=128, restarts=1, stop_at=0.5, check_every=8, progress=False)
+    assert (r.steps_run < 128).all()
+    assert np.isnan(r.history[0, r.steps_run[0]:]).all()
+    assert (r.target_probability >= 0.5).all()
+
+
+def test_progress_bar_is_written_when_asked(digits_model, capsys):
+    amaxcheck.synthesize(digits_model, [0], steps=16, restarts=1, progress=True)
+    assert "16/16 steps" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- input ranges
+def test_0_255_model_with_internal_rescaling(digits_model):
+    import keras
+
+    wrapped = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Rescaling(1 / 255.0), digits_model])
+    r = amaxcheck.synthesize(wrapped, [4], input_range=(0, 255), **FAST)
+    assert r.images.max() > 1.5 and r.images.max() <= 255 and r.images.min() >= 0
+    assert r.target_probability.min() > 0.5
+    assert "probabilities" in r.logits_source  # nested model: no bypassable softmax, says so
+
+
+def test_preprocess_runs_in_graph(digits_model):
+    r = amaxcheck.synthesize(digits_model, [5], input_range=(0, 255), preprocess=lambda x: x / 255.0, **FAST)
+    assert r.images.max() > 1.5
+    assert r.settings["preprocess"] == "<lambda>"
+
+
+# ----------------------------------------------------------------------------- heads & shapes
+@pytest.mark.parametrize("head, source", [
+    ("dense_softmax", "pre-softmax output of Dense"),
+    ("activation_softmax", 'input of Activation("softmax")'),
+    ("softmax_layer", "input of Softmax layer"),
+    ("logits", "already logits"),
+])
+def test_logits_are_read_before_the_softmax(head, source):
+    model = M.tiny_cnn(head=head)
+    r = amaxcheck.synthesize(model, [1], steps=8, restarts=1, progress=False)
+    assert source in r.logits_source
+    np.testing.assert_allclose(r.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_subclassed_model_falls_back_to_log_probabilities_and_says_so():
+    model = M.SubclassedNet()
+    model(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(ModelError, match="input_shape"):
+        amaxcheck.synthesize(model, [0], steps=4, restarts=1, progress=False)
+    r = amaxcheck.synthesize(model, [0], input_shape=(8, 8, 1), steps=8, restarts=1, progress=False)
+    assert "log of the model's probabilities" in r.logits_source
+
+
+def test_fourier_parameterization_on_rgb_and_gray(digits_model):
+    rgb = amaxcheck.synthesize(M.tiny_cnn(), [0], parameterization="fourier", steps=8, restarts=1, progress=False)
+    assert rgb.images.shape == (1, 12, 12, 3)
+    gray = amaxcheck.synthesize(digits_model, [0], parameterization="fourier", **FAST)
+    assert gray.target_probability.min() > 0.5
+    with pytest.raises(ModelError, match="needs image inputs"):
+        amaxcheck.synthesize(M.tabular_model(), [0], parameterization="fourier", steps=4, restarts=1, progress=False)
+
+
+def test_tabular_inputs():
+    r = amaxcheck.synthesize(M.tabular_model(), "all", steps=16, restarts=1, progress=False)
+    assert r.images.shape == (3, 20)
+
+
+def test_multi_input_and_multi_output_models():
+    model = M.multi_io_model()
+    with pytest.raises(ModelError, match="2 inputs"):
+        amaxcheck.synthesize(model, [0], steps=4, restarts=1, progress=False)
+    with pytest.raises(ModelError, match="fixed_inputs"):
+        amaxcheck.synthesize(model, [0], input="image", output="cls", steps=4, restarts=1, progress=False)
+    with pytest.raises(ModelError, match=r"2 outputs \['cls', 'box'\]"):
+        amaxcheck.synthesize(model, [0], input="image", fixed_inputs={"meta": np.zeros(3)}, steps=4, restarts=1,
+                             progress=False)
+    r = amaxcheck.synthesize(model, [0, 3], input="image", output="cls", fixed_inputs={"meta": np.ones(3)},
+                             steps=8, restarts=1, progress=False)
+    assert r.images.shape == (2, 8, 8, 1)
+    with pytest.raises(ModelError, match="did you mean 'cls'"):
+        amaxcheck.synthesize(model, [0], input="image", output="clz", fixed_inputs={"meta": np.ones(3)},
+                             steps=4, restarts=1, progress=False)
+
+
+# ----------------------------------------------------------------------------- objectives
+def test_objectives_compose_and_print_like_code():
+    obj = O.class_logit(3) - 0.1 * O.total_variation() + 0.5 * O.l2()
+    assert repr(obj) == "class_logit(3) - 0.1*total_variation() + 0.5*l2()"
+    assert repr(-O.class_log_prob()) == "-class_log_prob()"
+    with pytest.raises(TypeError, match="scaled by numbers"):
+        O.class_logit() * O.l1()
+
+
+def test_channel_objective_raises_that_channel(digits_model):
+    conv = digits_model.layers[0].name
+    import keras
+
+    probe = keras.Model(digits_model.inputs, digits_model.layers[0].output)
+    r = amaxcheck.synthesize(digits_model, [0], objective=O.channel(conv, 5), transforms=None, **FAST)
+    start = probe(r.initial_images)[..., 5].numpy().mean()
+    end = probe(r.images)[..., 5].numpy().mean()
+    assert end > start + 0.1
+    r2 = amaxcheck.synthesize(digits_model, [0], objective=O.neuron("dense", 3) + O.custom(
+        lambda ctx: -ctx.unit_image[:, 0, 0, 0], name="dark_corner"), **FAST)
+    assert np.isfinite(r2.history).all()
+    with pytest.raises(ModelError, match="no layer named 'convv'"):
+        amaxcheck.synthesize(digits_model, [0], objective=O.channel("convv", 0), **FAST)
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_class_index_out_of_range_names_the_valid_range(digits_model):
+    with pytest.raises(ClassSelectionError, match=r"class index 99 is out of range.*0\.\.9"):
+        amaxcheck.synthesize(digits_model, [99], **FAST)
+
+
+def test_unknown_label_suggests_close_names(digits_model):
+    labels = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    with pytest.raises(ClassSelectionError, match=r"unknown label 'sevn'.*seven"):
+        amaxcheck.synthesize(digits_model, ["sevn"], labels=labels, **FAST)
+    with pytest.raises(ClassSelectionError, match="no labels were given"):
+        amaxcheck.synthesize(digits_model, ["seven"], **FAST)
+    with pytest.raises(ClassSelectionError, match="labels has 3 names but the model has 10"):
+        amaxcheck.synthesize(digits_model, [0], labels=["a", "b", "c"], **FAST)
+
+
+def test_integer_inputs_are_refused_with_the_fix():
+    with pytest.raises(ModelError, match=r"dtype int32.*Embedding|embedding"):
+        amaxcheck.synthesize(M.integer_input_model(), [0], **FAST)
+
+
+def test_no_gradient_path_names_the_layer_that_cuts_it():
+    with pytest.raises(NoGradientError, match='"cut_here"'):
+        amaxcheck.synthesize(M.no_gradient_model(), [0], **FAST)
+
+
+def test_nan_during_ascent_stops_and_reports_the_samples_without_losing_the_rest():
+    with pytest.raises(AscentDivergedError, match=r"NaN/Inf for \d+ sample") as info:
+        amaxcheck.synthesize(M.nan_model(), [0, 1], steps=64, restarts=1, transforms=None, learning_rate=0.5,
+                             progress=False)
+    err = info.value
+    assert err.samples and all(len(s) == 3 for s in err.samples)
+    assert np.isfinite(err.result.images).all() and len(err.result) == 2
+
+
+def test_multi_output_without_choice_lists_outputs():
+    with pytest.raises(ModelError, match="pick the class-score output"):
+        amaxcheck.synthesize(M.multi_io_model(), [0], input="image", fixed_inputs={"meta": np.zeros(3)}, **FAST)
+
+
+@pytest.mark.parametrize("factory, message", [
+    (M.video_model, "wrong input rank"),
+    (M.undefined_size_model, "undefined dimensions"),
+    (M.single_output_unit_model, "single output unit"),
+])
+def test_unusable_shapes_are_explained(factory, message):
+    with pytest.raises(ModelError, match=message):
+        amaxcheck.synthesize(factory(), [0], **FAST)
+
+
+def test_not_a_keras_model():
+    with pytest.raises(ModelError, match="expected a keras.Model, got builtins.dict"):
+        amaxcheck.synthesize({"weights": 1}, [0], **FAST)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_range=(1, 0)), "lo < hi"),
+    (dict(input_range="0-1"), "two numbers"),
+    (dict(restarts=0), "restarts must be an integer >= 1"),
+    (dict(seed=-1), "seed must be a non-negative integer"),
+    (dict(stop_at=1.5), "stop_at"),
+    (dict(learning_rate=0), "learning_rate"),
+    (dict(parameterization="wavelet"), "unknown parameterization"),
+    (dict(transforms="lots"), "transforms must be"),
+    (dict(objective="logit"), "objective must be an amaxcheck Objective"),
+])
+def test_bad_settings_are_refused(digits_model, kwargs, message):
+    settings = {**FAST, **kwargs}
+    with pytest.raises((ConfigError, ValueError), match=message):
+        amaxcheck.synthesize(digits_model, [0], **settings)
