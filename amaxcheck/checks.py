@@ -190,6 +190,7 @@ def check(
     min_confidence: float = 0.9,
     top_k: int = 1,
     max_degeneracy: float = 0.5,
+    min_recall: float = 0.5,
     stat_bounds: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
     verdict: bool = True,
     twin: bool = True,
@@ -212,6 +213,11 @@ def check(
         The target must rank within the top ``k`` classes.
     max_degeneracy : float
         A class (and the model) is degenerate above this value.
+    min_recall : float
+        With labelled reference data: the fraction of each class's reference images
+        the model must classify correctly. A class whose real examples are mostly
+        missed while its ideal input is confident has been learned from something
+        else -- a shortcut (see ``examples/shortcut``).
     stat_bounds : {name: (lo, hi)}, optional
         Explicit bounds on :func:`amaxcheck.stats.image_stats` values of the best restart,
         e.g. ``{"total_variation": (None, 0.8)}``; ``None`` leaves a side open.
@@ -233,6 +239,8 @@ def check(
         raise ValueError(f"top_k must be an integer in 1..{result.n_classes}, got {top_k!r}")
     if not 0.0 <= float(max_degeneracy) <= 1.0:
         raise ValueError(f"max_degeneracy must be in [0, 1], got {max_degeneracy}")
+    if not 0.0 <= float(min_recall) <= 1.0:
+        raise ValueError(f"min_recall must be in [0, 1], got {min_recall}")
     if not np.all(np.isfinite(result.images)):
         raise DataError("the result's images contain NaN/Inf; synthesize again (see AscentDivergedError for the cause)")
     unknown = set(stat_bounds or {}) - set(S.SPATIAL_STATS + S.RANGE_STATS + ("restart_agreement", "robustness"))
@@ -255,6 +263,9 @@ def check(
     order = [np.flatnonzero(result.classes == c) for c in result.class_indices]
     best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
     best_cls = result.classes[best_idx]
+    recall = None
+    if ref_y is not None and predict is not None:
+        recall = reference_recall(predict(ref_x).argmax(axis=1), ref_y)
     retained, per_pert = (None, {})
     if predict is not None:
         retained, per_pert = retained_confidence(predict, seen[best_idx], best_cls, rng_)
@@ -291,6 +302,8 @@ def check(
                         f"target ranked {rank} of {result.n_classes}; top-{top_k}: "
                         + ", ".join(f"{t.label} ({t.p:.2f})" for t in top[:top_k])),
         ]
+        if recall is not None:
+            checks.append(_recall_check(recall, int(c), float(min_recall), result))
         for name, (lo, hi) in (stat_bounds or {}).items():
             v = st.get(name)
             if v is None or not np.isfinite(v):
@@ -330,7 +343,8 @@ def check(
                     "natural_robustness": anchors.retained_natural, "notes": anchors.notes}
     return Report(
         classes=class_reports, degeneracy=model_deg, degenerate=model_degenerate, reasons=model_reasons,
-        thresholds={"min_confidence": float(min_confidence), "top_k": int(top_k), "max_degeneracy": float(max_degeneracy)},
+        thresholds={"min_confidence": float(min_confidence), "top_k": int(top_k),
+                    "max_degeneracy": float(max_degeneracy), "min_recall": float(min_recall)},
         controls=controls, result=result,
     )
 
@@ -349,6 +363,28 @@ def combine_signals(signals: Mapping[str, float]) -> float:
     if not two and not one:
         return float("nan")
     return float(max(([float(np.mean(two))] if two else []) + one))
+
+
+def reference_recall(predicted: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, Optional[int]]]:
+    """Per class: ``(correct, total, most frequent wrong prediction or None)`` over the reference images."""
+    out = {}
+    for c in np.unique(labels):
+        pred = predicted[labels == c]
+        wrong = pred[pred != c]
+        out[int(c)] = (int(np.sum(pred == c)), int(len(pred)),
+                       int(np.bincount(wrong).argmax()) if len(wrong) else None)
+    return out
+
+
+def _recall_check(recall, c: int, min_recall: float, result) -> CheckResult:
+    if c not in recall:
+        return CheckResult("reference_recall", SKIP, None, min_recall, f"no reference images of class {result.label_of(c)}")
+    correct, total, confused = recall[c]
+    value = correct / total
+    msg = f"the model recognizes {correct} of {total} reference images of this class ({value:.0%})"
+    if confused is not None and value < min_recall:
+        msg += f"; most of the rest are predicted as {result.label_of(confused)}"
+    return CheckResult("reference_recall", PASS if value >= min_recall else FAIL, value, min_recall, msg)
 
 
 # --------------------------------------------------------------------------- helpers

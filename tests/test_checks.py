@@ -23,7 +23,8 @@ def test_report_has_per_class_checks_and_is_json_ready(result, digits_reference)
     assert [c.index for c in rep.classes] == [0, 3, 8]
     c = rep.for_class("3")
     assert c.confidence > 0.9 and c.in_top_k and c.top_k[0].index == 3
-    assert {ch.name for ch in c.checks} == {"confidence", "top_k", "degeneracy"}
+    assert {ch.name for ch in c.checks} == {"confidence", "top_k", "reference_recall", "degeneracy"}
+    assert c.check("reference_recall").status == "pass" and c.check("reference_recall").value > 0.9
     assert set(c.signals) == {"spectrum", "smoothness", "alignment", "reach", "robustness"}
     assert {"high_frequency_ratio", "autocorrelation", "restart_agreement", "robustness"} <= set(c.stats)
     doc = json.loads(json.dumps(rep.to_dict()))
