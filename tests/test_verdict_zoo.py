@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import amaxcheck
+from amaxcheck.checks import SIGNALS
 from amaxcheck.testing import digits
 
 SETTINGS = dict(restarts=4, steps=256, seed=0, progress=False)
@@ -41,7 +42,7 @@ def reports(zoo, digits_reference, digits_labels):
 def _table(reports) -> str:
     lines = []
     for kind, r in reports.items():
-        sig = {k: np.nanmean([c.signals.get(k, np.nan) for c in r["ref"].classes]) for k in amaxcheck.checks.SIGNALS}
+        sig = {k: np.nanmean([c.signals.get(k, np.nan) for c in r["ref"].classes]) for k in SIGNALS}
         lines.append(f"{kind:14s} ref {r['ref'].degeneracy:.2f}  no-ref {r['noref'].degeneracy:.2f}  "
                      + " ".join(f"{k}={v:.2f}" for k, v in sig.items()))
     return "\n".join(lines)
