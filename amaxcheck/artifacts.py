@@ -84,7 +84,7 @@ def _slug(text: str) -> str:
 
 
 def write_artifacts(report: Any, folder: str | Path, *, summary_extra: Optional[dict] = None) -> dict[str, Path]:
-    """Write the grid, one PNG per class, the raw arrays and ``summary.json`` for a :class:`~amaxcheck.report.Report`.
+    """Write the grid, one PNG and one ``.npz`` (all restarts) per class, all arrays and ``summary.json``.
 
     Sets each class report's ``image_path``. Returns the written paths by role.
     """
@@ -94,9 +94,11 @@ def write_artifacts(report: Any, folder: str | Path, *, summary_extra: Optional[
     tiles, captions, colors = [], [], []
     for cr in report.classes:
         img = to_uint8(cr.image[None], result.input_range)[0]
-        path = save_png(folder / f"class_{cr.index:03d}_{_slug(cr.label)}.png", upscale(img))
+        stem = f"class_{cr.index:03d}_{_slug(cr.label)}"
+        path = save_png(folder / f"{stem}.png", upscale(img))
         cr.image_path = str(path)
         written[f"class_{cr.index}"] = path
+        written[f"class_{cr.index}_arrays"] = result.subset(result.classes == cr.index).save_npz(folder / f"{stem}.npz")
         tiles.append(img)
         verdict = "DEGENERATE" if cr.degenerate else ("FAIL" if not cr.passed else "ok")
         captions.append([f"{cr.label}", f"p={cr.confidence:.2f} d={cr.degeneracy:.2f}", verdict])

@@ -191,7 +191,7 @@ def check(
     top_k: int = 1,
     max_degeneracy: float = 0.5,
     min_recall: float = 0.5,
-    stat_bounds: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
+    stat_bounds: Optional[Mapping[str, Any]] = None,
     verdict: bool = True,
     twin: bool = True,
     decode: Optional[Callable] = None,
@@ -218,9 +218,11 @@ def check(
         the model must classify correctly. A class whose real examples are mostly
         missed while its ideal input is confident has been learned from something
         else -- a shortcut (see ``examples/shortcut``).
-    stat_bounds : {name: (lo, hi)}, optional
-        Explicit bounds on :func:`amaxcheck.stats.image_stats` values of the best restart,
-        e.g. ``{"total_variation": (None, 0.8)}``; ``None`` leaves a side open.
+    stat_bounds : {name: (lo, hi) | "tukey" | "zscore"}, optional
+        Bounds on :func:`amaxcheck.stats.image_stats` values of the best restart:
+        explicit, e.g. ``{"total_variation": (None, 0.8)}`` (``None`` leaves a side open),
+        or derived from the reference images' values of that statistic
+        (``"tukey"``: Tukey fences, k = 1.5; ``"zscore"``: mean +- 3 sd).
     verdict : bool
         Compute the degeneracy verdict (synthesizes the twin control: costs one more ascent).
     twin : bool
@@ -248,6 +250,7 @@ def check(
         raise ValueError(f"unknown statistics in stat_bounds: {sorted(unknown)}; known: "
                          f"{sorted(S.SPATIAL_STATS + S.RANGE_STATS + ('restart_agreement', 'robustness'))}")
 
+    stat_bounds = _resolve_bounds(stat_bounds, reference, result)
     predict = _predictor(result, model)
     rng_ = result.input_range
     is_img = S.is_image(result.images[0])
@@ -363,6 +366,27 @@ def combine_signals(signals: Mapping[str, float]) -> float:
     if not two and not one:
         return float("nan")
     return float(max(([float(np.mean(two))] if two else []) + one))
+
+
+def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[Optional[float], Optional[float]]]:
+    """Turn ``"tukey"`` / ``"zscore"`` entries into numbers from the reference images' statistics."""
+    out = {}
+    for name, spec in (stat_bounds or {}).items():
+        if isinstance(spec, str):
+            if spec not in ("tukey", "zscore"):
+                raise ValueError(f"stat_bounds[{name!r}] = {spec!r}: use (lo, hi), 'tukey' or 'zscore'")
+            if reference is None:
+                raise ReferenceDataError(f"stat_bounds[{name!r}] = {spec!r} derives bounds from reference images; pass reference=")
+            x, _ = validate_reference(reference, None, result.input_shape, result.input_range, result.n_classes)
+            values = np.array([S.image_stats(im, result.input_range).get(name, np.nan) for im in x[:256]])
+            out[name] = S.tukey_fences(values) if spec == "tukey" else S.zscore_bounds(values)
+        else:
+            try:
+                lo, hi = spec
+            except (TypeError, ValueError):
+                raise ValueError(f"stat_bounds[{name!r}] must be (lo, hi), 'tukey' or 'zscore', got {spec!r}") from None
+            out[name] = (lo, hi)
+    return out
 
 
 def reference_recall(predicted: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, Optional[int]]]:

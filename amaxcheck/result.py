@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
@@ -154,8 +155,8 @@ class SynthesisResult:
             "wall_time_s": round(self.wall_time, 3),
         }
 
-    def save_npz(self, path) -> None:
-        """Write images, classes, restarts, probabilities and history to ``path`` atomically."""
+    def save_npz(self, path) -> "Path":
+        """Write images, classes, restarts, probabilities and history to ``path`` atomically; return the path."""
 
         def write(f):
             buf = io.BytesIO()
@@ -170,7 +171,7 @@ class SynthesisResult:
             )
             f.write(buf.getvalue())
 
-        atomic_write_with(path, write)
+        return atomic_write_with(path, write)
 
     def subset(self, mask: Sequence[bool] | np.ndarray) -> "SynthesisResult":
         """A result holding only the samples where ``mask`` is true."""

@@ -112,3 +112,15 @@ def test_twin_control_is_a_permutation_and_leaves_the_model_alone(digits_model):
         assert np.array_equal(np.sort(w.ravel()), np.sort(t.ravel()))
     assert not all(np.array_equal(w, t) for w, t in zip(before, twin.get_weights()))
     assert all(np.array_equal(a, b) for a, b in zip(before, M.weights_of(digits_model)))
+
+
+def test_statistic_bounds_can_come_from_reference_data(result, digits_reference):
+    x, y = digits_reference
+    rep = amaxcheck.check(result, reference=x, verdict=False,
+                          stat_bounds={"rms_contrast": "zscore", "autocorrelation": "tukey"})
+    check = rep.classes[0].check("stat:autocorrelation")
+    assert check.status in ("pass", "fail") and check.threshold[0] < check.threshold[1]
+    with pytest.raises(ReferenceDataError, match="pass reference="):
+        amaxcheck.check(result, verdict=False, stat_bounds={"rms_contrast": "tukey"})
+    with pytest.raises(ValueError, match="use \\(lo, hi\\), 'tukey' or 'zscore'"):
+        amaxcheck.check(result, reference=x, verdict=False, stat_bounds={"rms_contrast": "iqr"})
