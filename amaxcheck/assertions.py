@@ -1,0 +1,460 @@
+"""Assertion helpers for tests: ``assert_confident``, ``assert_in_top_k``, ``assert_stats_within``, ``assert_not_degenerate``.
+
+Each helper takes a :class:`~amaxcheck.result.SynthesisResult` (or a
+:class:`~amaxcheck.report.Report`), runs :func:`amaxcheck.check` and raises
+:class:`AssertionError` listing *every* failing class with its label, value,
+threshold, the verdict's reasons and where its image was saved, so a CI log
+is enough to act on::
+
+    result = amaxcheck.synthesize(model, classes="all")
+    amaxcheck.assert_confident(result, min_p=0.9)
+    amaxcheck.assert_not_degenerate(result)
+
+Where images go
+---------------
+Under pytest with the amaxcheck plugin, each test gets an artifact folder and
+a failing helper writes the PNGs, the labelled grid, the ``.npz`` arrays and
+``summary.json`` there (``--amax-artifacts``/``--amax-artifacts-dir``).
+Without pytest, pass ``artifacts_dir=`` to a helper, or wrap the calls in
+:func:`artifacts_to`. The plugin finds the current test through a
+:class:`contextvars.ContextVar` holding an :class:`ArtifactScope`.
+
+This module imports no TensorFlow (the pytest plugin imports it at load).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+__all__ = [
+    "assert_confident", "assert_in_top_k", "assert_stats_within", "assert_not_degenerate",
+    "ArtifactScope", "artifacts_to", "current_scope", "ARTIFACT_MODES",
+]
+
+#: when artifacts are written: for every test using amaxcheck, only on failure, or never
+ARTIFACT_MODES = ("always", "on-failure", "never")
+#: file that marks a folder as written by amaxcheck (only such folders are ever cleaned)
+MARKER_FILE = "amaxcheck-test.json"
+
+Checker = Callable[..., Any]
+
+
+# --------------------------------------------------------------------------- where artifacts go
+@dataclass
+class _Tracked:
+    """One result a test touched, the reports made on it, and where it was saved."""
+
+    result: Any
+    reports: list = field(default_factory=list)
+    folder: Optional[Path] = None
+
+    @property
+    def report(self) -> Any:
+        """The latest report holding the degeneracy verdict, else the latest report (None if none)."""
+        with_verdict = [r for r in self.reports if any(_finite(c.degeneracy) for c in r.classes)]
+        return (with_verdict or self.reports or [None])[-1]
+
+
+@dataclass
+class ArtifactScope:
+    """Where and when one test's (or one block's) artifacts are written.
+
+    The pytest plugin opens one per test; :func:`artifacts_to` opens one by hand.
+    Every result and report a helper (or the ``amax`` fixture) sees is tracked,
+    so the plugin can write them when the test fails for any reason, and
+    record JUnit properties from them.
+    """
+
+    folder: Optional[Path]
+    mode: str = "on-failure"
+    name: str = ""  # the test's node id, written into the marker file
+    run: str = ""  # the pytest run's id, written into the marker file (stale folders are cleaned by run)
+    checker: Optional[Checker] = None  # replaces amaxcheck.check (the plugin passes a cached one)
+    before_write: Optional[Callable[[], None]] = None  # called before each write (the plugin cleans stale folders)
+    errors: list[str] = field(default_factory=list)
+    _tracked: dict[int, _Tracked] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ARTIFACT_MODES:
+            raise ValueError(f"artifact mode must be one of {ARTIFACT_MODES}, got {self.mode!r}")
+        self.folder = None if self.folder is None else Path(self.folder)
+
+    # ---------------------------------------------------------------- tracking
+    def track(self, result: Any, report: Any = None) -> None:
+        """Remember ``result`` (and its latest ``report``) for end-of-test artifacts and properties."""
+        if result is None:
+            return
+        entry = self._tracked.setdefault(id(result), _Tracked(result))
+        if report is not None and not any(r is report for r in entry.reports):
+            entry.reports.append(report)
+
+    @property
+    def reports(self) -> list[Any]:
+        """The most informative report on each tracked result, in the order the results were first seen."""
+        return [t.report for t in self._tracked.values() if t.report is not None]
+
+    @property
+    def touched(self) -> bool:
+        """Whether the test synthesized or checked anything."""
+        return bool(self._tracked)
+
+    @property
+    def saved_folders(self) -> list[Path]:
+        return [t.folder for t in self._tracked.values() if t.folder is not None]
+
+    def folder_for(self, result: Any) -> Optional[Path]:
+        """This test's folder for its first result; ``result_2``, ``result_3``... inside it for later ones."""
+        if self.folder is None:
+            return None
+        keys = list(self._tracked)
+        position = keys.index(id(result)) if id(result) in keys else len(keys)
+        return self.folder if position == 0 else self.folder / f"result_{position + 1}"
+
+    # ------------------------------------------------------------------ saving
+    def save(self, report: Any, force: bool = False) -> tuple[Optional[Path], Optional[str]]:
+        """Write ``report``'s artifacts; return ``(folder, None)`` or ``(None, why not)``.
+
+        ``force`` writes even in mode ``"never"``. Never raises on I/O errors: a
+        failing test must still report its real failure.
+        """
+        result = report.result
+        self.track(result, report)
+        folder = self.folder_for(result)
+        if folder is None:
+            return None, None
+        if self.mode == "never" and not force:
+            return None, "not saved (--amax-artifacts never)"
+        try:
+            from .artifacts import write_artifacts
+
+            if self.before_write is not None:
+                self.before_write()
+            write_artifacts(report, folder, summary_extra={"test": self.name} if self.name else None)
+            self._write_marker()
+        except OSError as exc:
+            message = (f"NOT SAVED: could not write amaxcheck artifacts to {folder}: {exc.strerror or exc}. "
+                       "Point --amax-artifacts-dir (or artifacts_dir=) at a writable folder, "
+                       "or pass --amax-artifacts never")
+            if message not in self.errors:
+                self.errors.append(message)
+            return None, message
+        self._tracked[id(result)].folder = folder
+        return folder, None
+
+    def _write_marker(self) -> None:
+        from ._atomic import atomic_write_text
+
+        atomic_write_text(self.folder / MARKER_FILE, json.dumps({"test": self.name, "run": self.run}) + "\n")
+
+    def finish(self, failed: bool) -> list[str]:
+        """End of the test: write what ``mode`` asks for and was not written yet. Returns error messages."""
+        if self.mode == "never" or (self.mode == "on-failure" and not failed):
+            return []
+        errors = []
+        for entry in list(self._tracked.values()):
+            if entry.folder is not None:
+                continue
+            report = entry.report if entry.report is not None else self.run_check(entry.result, verdict=False)
+            _, error = self.save(report)
+            if error:
+                errors.append(error)
+        return errors
+
+    def run_check(self, result: Any, **kwargs: Any) -> Any:
+        """``amaxcheck.check(result, **kwargs)``, through the plugin's cache when there is one."""
+        if self.checker is not None:
+            return self.checker(result, **kwargs)
+        from . import check
+
+        return check(result, **kwargs)
+
+    # -------------------------------------------------------------- properties
+    def properties(self, per_class_limit: int = 32) -> list[tuple[str, Any]]:
+        """JUnit-style properties summarizing the tracked reports (confidence, degeneracy, failures)."""
+        classes = [c for r in self.reports for c in r.classes]
+        if not classes:
+            return []
+        conf = [c.confidence for c in classes if _finite(c.confidence)]
+        degen = [c.degeneracy for c in classes if _finite(c.degeneracy)]
+        props: list[tuple[str, Any]] = []
+        if conf:
+            props.append(("amaxcheck_min_confidence", round(min(conf), 6)))
+        if degen:
+            props.append(("amaxcheck_max_degeneracy", round(max(degen), 6)))
+        props.append(("amaxcheck_failed_classes", sum(1 for r in self.reports for c in r.failed_classes)))
+        if len(classes) <= per_class_limit:
+            for c in classes:
+                if _finite(c.confidence):
+                    props.append((f"amaxcheck_confidence[{c.label}]", round(float(c.confidence), 6)))
+                if _finite(c.degeneracy):
+                    props.append((f"amaxcheck_degeneracy[{c.label}]", round(float(c.degeneracy), 6)))
+        if self.saved_folders:
+            props.append(("amaxcheck_artifacts", str(self.saved_folders[0])))
+        return props
+
+
+_CURRENT: contextvars.ContextVar[Optional[ArtifactScope]] = contextvars.ContextVar("amaxcheck_scope", default=None)
+
+
+def current_scope() -> Optional[ArtifactScope]:
+    """The :class:`ArtifactScope` of the running test (set by the pytest plugin), or ``None``."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def artifacts_to(folder: str | Path, mode: str = "on-failure") -> Iterator[ArtifactScope]:
+    """Save the artifacts of failing helpers in ``folder`` (outside pytest, or to override the plugin)::
+
+        with amaxcheck.assertions.artifacts_to("out/run1"):
+            amaxcheck.assert_confident(result)
+    """
+    scope = ArtifactScope(Path(folder), mode=mode)
+    token = _CURRENT.set(scope)
+    try:
+        yield scope
+    finally:
+        _CURRENT.reset(token)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- obtaining a report
+def _is_report(obj: Any) -> bool:
+    return hasattr(obj, "classes") and hasattr(obj, "failed_classes") and hasattr(obj, "thresholds")
+
+
+def _report_for(subject: Any, scope: Optional[ArtifactScope], reuse: Callable[[Any], bool],
+                check_kwargs: Mapping[str, Any], helper: str) -> Any:
+    """A report holding the checks ``helper`` needs: ``subject`` itself if it is a report that ``reuse``
+    accepts (same thresholds), else ``amaxcheck.check`` on the result."""
+    if _is_report(subject):
+        if reuse(subject):
+            return subject
+        result = subject.result
+        if result is None:
+            raise ValueError(
+                f"{helper}: this Report was made with other thresholds and holds no SynthesisResult to re-check; "
+                "pass the SynthesisResult instead, or a Report made with the same thresholds"
+            )
+    else:
+        result = subject
+    from .result import SynthesisResult
+
+    if not isinstance(result, SynthesisResult):
+        raise TypeError(
+            f"{helper} takes the SynthesisResult returned by amaxcheck.synthesize (or a Report from amaxcheck.check), "
+            f"got {type(subject).__module__}.{type(subject).__name__}"
+        )
+    kwargs = {k: v for k, v in check_kwargs.items() if v is not None or k == "stat_bounds"}
+    if scope is not None:
+        return scope.run_check(result, **kwargs)
+    from . import check
+
+    return check(result, **kwargs)
+
+
+def _check_matches(report: Any, name: str, threshold: Any) -> bool:
+    """Every class of ``report`` ran check ``name`` (not skipped) with ``threshold``."""
+    for cr in report.classes:
+        try:
+            c = cr.check(name)
+        except KeyError:
+            return False
+        if c.status == "skip" or not _same(c.threshold, threshold):
+            return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+    except (TypeError, ValueError):
+        return a == b
+
+
+# --------------------------------------------------------------------------- messages
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, (list, tuple)):
+        lo, hi = (list(value) + [None, None])[:2]
+        return f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if f.is_integer() and abs(f) < 1e9:
+        return str(int(f))
+    return f"{f:.4g}" if abs(f) < 1e-3 or abs(f) >= 1e4 else f"{f:.4f}".rstrip("0").rstrip(".")
+
+
+def _class_name(cr: Any) -> str:
+    return f"class {cr.index}" if cr.label == str(cr.index) else f"class {cr.index} {cr.label!r}"
+
+
+def _describe_model(report: Any) -> str:
+    r = report.result
+    if r is None:
+        return ""
+    s = r.settings
+    return (f"model {r.model_name} (fingerprint {r.model_fingerprint[:12]}), seed {s.get('seed')}, "
+            f"steps {s.get('steps')}, restarts {s.get('restarts')}")
+
+
+def failure_message(report: Any, helper: str, failing: Sequence[tuple[Any, list[Any]]], extra: Sequence[str] = (),
+                    folder: Optional[Path] = None, save_error: Optional[str] = None) -> str:
+    """The text of a helper's AssertionError: one block per failing class, then where to look."""
+    n = len(report.classes)
+    names = sorted({c.name for _, checks in failing for c in checks})
+    if failing:
+        head = (f"{helper}: {len(failing)} of {n} class{'es' if n != 1 else ''} failed "
+                + ", ".join(repr(x) for x in names))
+    else:
+        head = f"{helper}: the model-level verdict failed"
+    lines = [head]
+    for cr, checks in failing:
+        for c in checks:
+            message = c.message
+            if cr.reasons and all(r in message for r in cr.reasons):  # reasons get their own lines below
+                message = message.split(": " + cr.reasons[0], 1)[0]
+            lines.append(f"  - {_class_name(cr)}: {c.name} = {_fmt(c.value)}, threshold {_fmt(c.threshold)} "
+                         f"-- {message}")
+        for reason in cr.reasons:  # the verdict's plain-word reasons, one per line
+            lines.append(f"      reason: {reason}")
+        if cr.image_path:
+            lines.append(f"      image: {cr.image_path}")
+    lines.extend(extra)
+    if folder is not None:
+        lines.append(f"  artifacts: {folder} (grid.png, one PNG per class, ideal_inputs.npz, summary.json)")
+    elif save_error:
+        lines.append(f"  artifacts: {save_error}")
+    else:
+        lines.append("  artifacts: not saved (run under pytest with the amaxcheck plugin, or pass artifacts_dir=...)")
+    described = _describe_model(report)
+    if described:
+        lines.append(f"  {described}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the core
+def _fail_if(report: Any, helper: str, select: Callable[[Any], bool], artifacts_dir: Optional[str | Path],
+             scope: Optional[ArtifactScope], extra: Callable[[Any], list[str]] = lambda r: []) -> Any:
+    """Raise AssertionError when a check chosen by ``select`` failed (or ``extra`` has lines); return the report."""
+    __tracebackhide__ = True
+    if scope is not None:
+        scope.track(report.result, report)
+    failing = [(cr, [c for c in cr.checks if c.failed and select(c)]) for cr in report.classes]
+    failing = [(cr, checks) for cr, checks in failing if checks]
+    extra_lines = extra(report)
+    if not failing and not extra_lines:
+        return report
+    saver = ArtifactScope(Path(artifacts_dir), mode="always") if artifacts_dir is not None else scope
+    folder, error = (None, None)
+    if saver is not None and report.result is not None:
+        folder, error = saver.save(report)
+        if saver is not scope and scope is not None:
+            scope.track(report.result, report)
+    raise AssertionError(failure_message(report, helper, failing, extra_lines, folder, error))
+
+
+def assert_confident(result: Any, min_p: float = 0.9, *, artifacts_dir: Optional[str | Path] = None,
+                     **check_kwargs: Any) -> Any:
+    """Every class's best ideal input reaches target probability ``min_p`` (check ``"confidence"``).
+
+    Cheap: runs :func:`amaxcheck.check` with ``verdict=False``. ``check_kwargs``
+    (e.g. ``model=``) are passed on. Returns the :class:`~amaxcheck.report.Report`.
+    """
+    __tracebackhide__ = True
+    scope = current_scope()
+    kwargs = {"verdict": False, **check_kwargs, "min_confidence": float(min_p)}
+    report = _report_for(result, scope, lambda r: not check_kwargs and _check_matches(r, "confidence", min_p),
+                         kwargs, "assert_confident")
+    return _fail_if(report, "assert_confident", lambda c: c.name == "confidence", artifacts_dir, scope)
+
+
+def assert_in_top_k(result: Any, k: int = 1, *, artifacts_dir: Optional[str | Path] = None,
+                    **check_kwargs: Any) -> Any:
+    """Every class ranks within the model's top ``k`` on its own ideal input (check ``"top_k"``). Cheap."""
+    __tracebackhide__ = True
+    scope = current_scope()
+    kwargs = {"verdict": False, **check_kwargs, "top_k": k}
+    report = _report_for(result, scope, lambda r: not check_kwargs and _check_matches(r, "top_k", k),
+                         kwargs, "assert_in_top_k")
+    return _fail_if(report, "assert_in_top_k", lambda c: c.name == "top_k", artifacts_dir, scope)
+
+
+def assert_stats_within(result: Any, bounds: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
+                        *, artifacts_dir: Optional[str | Path] = None, check_kwargs: Optional[Mapping[str, Any]] = None,
+                        **named_bounds: tuple[Optional[float], Optional[float]]) -> Any:
+    """Image statistics of every class's best ideal input lie within bounds (checks ``"stat:<name>"``).
+
+    Bounds are ``(lo, hi)`` with ``None`` for an open side, given as a dict or by name::
+
+        amaxcheck.assert_stats_within(result, saturation=(None, 0.2), spectral_slope=(-4, -1))
+
+    Statistic names are those of :func:`amaxcheck.stats.image_stats`. Cheap (``verdict=False``).
+    """
+    __tracebackhide__ = True
+    merged = {**(bounds or {}), **named_bounds}
+    if not merged:
+        raise ValueError("assert_stats_within needs at least one bound, e.g. saturation=(None, 0.2)")
+    merged = {name: _bound_pair(name, b) for name, b in merged.items()}
+    scope = current_scope()
+    kwargs = {"verdict": False, **(check_kwargs or {}), "stat_bounds": merged}
+    wanted = {f"stat:{name}" for name in merged}
+    report = _report_for(result, scope,
+                         lambda r: not check_kwargs and all(_check_matches(r, f"stat:{n}", list(b)) for n, b in merged.items()),
+                         kwargs, "assert_stats_within")
+    return _fail_if(report, "assert_stats_within", lambda c: c.name in wanted, artifacts_dir, scope)
+
+
+def _bound_pair(name: str, bound: Any) -> tuple[Optional[float], Optional[float]]:
+    try:
+        lo, hi = bound
+    except (TypeError, ValueError):
+        raise ValueError(f"bound for {name!r} must be a pair (lo, hi) with None for an open side, got {bound!r}") from None
+    return (None if lo is None else float(lo), None if hi is None else float(hi))
+
+
+def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference: Any = None,
+                          reference_labels: Any = None, artifacts_dir: Optional[str | Path] = None,
+                          **check_kwargs: Any) -> Any:
+    """No class's ideal input is degenerate noise, and neither is the model's overall verdict (check ``"degeneracy"``).
+
+    Runs the full verdict (``verdict=True``: one extra ascent on the shuffled-weights
+    twin, cached per model and settings). ``reference``/``reference_labels`` anchor
+    "natural" on your data and make the verdict sharper.
+    """
+    __tracebackhide__ = True
+    scope = current_scope()
+    kwargs = {"verdict": True, **check_kwargs, "max_degeneracy": float(max_degeneracy),
+              "reference": reference, "reference_labels": reference_labels}
+    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None  # noqa: E731
+                       and _check_matches(r, "degeneracy", max_degeneracy))
+    report = _report_for(result, scope, reuse, kwargs, "assert_not_degenerate")
+    return _fail_if(report, "assert_not_degenerate", lambda c: c.name == "degeneracy", artifacts_dir, scope,
+                    extra=_model_verdict_lines)
+
+
+def _model_verdict_lines(report: Any) -> list[str]:
+    """Lines for the model-level verdict (mean over classes), when it says degenerate."""
+    if not report.degenerate:
+        return []
+    lines = [f"  model: degeneracy {_fmt(report.degeneracy)} > {_fmt(report.thresholds.get('max_degeneracy'))} "
+             "(mean over classes) -> DEGENERATE"]
+    lines += [f"      reason: {reason}" for reason in report.reasons]
+    return lines
