@@ -159,6 +159,7 @@ class _Anchors:
     noise: dict[str, float]
     retained_natural: float
     notes: list[str]
+    has_reference: bool = False
 
 
 def _structure_stats(images: np.ndarray) -> list[dict[str, float]]:
@@ -167,8 +168,32 @@ def _structure_stats(images: np.ndarray) -> list[dict[str, float]]:
 
 
 def _median_stats(images: np.ndarray, _unused=None) -> dict[str, float]:
+    """Median of each structure statistic, and its robust spread as ``<name>_sd`` (1.4826 x MAD)."""
     rows = _structure_stats(images)
-    return {k: float(np.nanmedian([r[k] for r in rows])) for k in rows[0]}
+    out = {}
+    for k in rows[0]:
+        v = np.array([r[k] for r in rows], np.float64)
+        med = float(np.nanmedian(v))
+        out[k] = med
+        out[f"{k}_sd"] = float(1.4826 * np.nanmedian(np.abs(v - med)))
+    return out
+
+
+#: without reference data, a class this many noise-control spreads (robust sd) away from the control is
+#: distinguishable from it: about the conventional two-sided 95% level
+DISTINCT_Z = 2.0
+
+
+def _distinct_from(value: float, noise: float, noise_sd: float, healthier_is_lower: bool) -> float:
+    """Degeneracy from how far ``value`` lies from the noise control, in units of the control's spread.
+
+    0 at ``DISTINCT_Z`` spreads or more on the healthy side, 1 at (or beyond) the control's median.
+    """
+    if not np.isfinite(value) or not np.isfinite(noise):
+        return float("nan")
+    sd = max(noise_sd, 1e-3) if np.isfinite(noise_sd) else 1e-3
+    z = (noise - value) / sd if healthier_is_lower else (value - noise) / sd
+    return float(np.clip(1.0 - z / DISTINCT_Z, 0.0, 1.0))
 
 
 def ascent_delta(result, mask=None) -> np.ndarray:
@@ -457,10 +482,11 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
             r, _ = retained_confidence(predict, sub, cls, rng_)
             retained_nat = float(np.median(r))
     else:
-        natural_name = "perfectly smooth image (no reference data: weaker)"
-        natural = {"high_frequency_ratio": 0.0, "autocorrelation": 1.0} if is_img else {}
+        natural_name = "none (no reference data: distance from the noise control only, weaker)"
+        natural = {}
         retained_nat = 1.0
-        notes.append("no reference data: the natural anchor is a perfectly smooth image and the alignment signal is off")
+        notes.append("no reference data: spectrum and smoothness are scored by their distance from the noise "
+                     f"control in units of its spread ({DISTINCT_Z:g} spreads = clearly distinct); alignment is off")
     noise_name, noise = "white noise", None
     if use_twin and model is not None:
         try:
@@ -471,7 +497,7 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
         from .controls import white_noise
 
         noise = _median_stats(white_noise(shape, 32, rng_), None) if is_img else {}
-    return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes)
+    return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes, ref_x is not None)
 
 
 _TWIN_CACHE: dict[tuple, dict[str, float]] = {}
@@ -496,18 +522,24 @@ def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per
     signals: dict[str, float] = {}
     reasons: list[str] = []
     nat, noi = anchors.natural, anchors.noise
-    if is_img and nat and noi:
+    if is_img and noi and (nat or not anchors.has_reference):
         rows = _structure_stats(ascent_delta(result, idx))
         hf = float(np.mean([r["high_frequency_ratio"] for r in rows]))
         ac = float(np.mean([r["autocorrelation"] for r in rows]))
-        signals["spectrum"] = _between(hf, nat["high_frequency_ratio"], noi["high_frequency_ratio"])
-        signals["smoothness"] = _between(-ac, -nat["autocorrelation"], -noi["autocorrelation"])
+        if anchors.has_reference:
+            signals["spectrum"] = _between(hf, nat["high_frequency_ratio"], noi["high_frequency_ratio"])
+            signals["smoothness"] = _between(-ac, -nat["autocorrelation"], -noi["autocorrelation"])
+        else:
+            signals["spectrum"] = _distinct_from(hf, noi["high_frequency_ratio"], noi["high_frequency_ratio_sd"], True)
+            signals["smoothness"] = _distinct_from(ac, noi["autocorrelation"], noi["autocorrelation_sd"], False)
         if signals["spectrum"] >= 0.5:
             reasons.append(f"spectrum close to the {anchors.noise_name}: {hf:.0%} of power at high frequencies "
-                           f"(natural {nat['high_frequency_ratio']:.0%}, noise control {noi['high_frequency_ratio']:.0%})")
+                           f"({'natural ' + format(nat['high_frequency_ratio'], '.0%') + ', ' if nat else ''}"
+                           f"noise control {noi['high_frequency_ratio']:.0%})")
         if signals["smoothness"] >= 0.5:
-            reasons.append(f"neighbouring pixels barely correlate (lag-1 autocorrelation {ac:.2f}; natural "
-                           f"{nat['autocorrelation']:.2f}, noise control {noi['autocorrelation']:.2f})")
+            reasons.append(f"neighbouring pixels barely correlate (lag-1 autocorrelation {ac:.2f}; "
+                           f"{'natural ' + format(nat['autocorrelation'], '.2f') + ', ' if nat else ''}"
+                           f"noise control {noi['autocorrelation']:.2f})")
     if align is not None:
         frac = float(np.mean(align))
         signals["alignment"] = float(np.clip(2.0 * frac, 0.0, 1.0))
