@@ -57,3 +57,14 @@ def test_training_scripts_run(script, tmp_path):
     assert "wrote" in proc.stdout
     written = out / "digits_cnn.keras" if script.startswith("digits") else out
     assert written.is_file()
+
+
+def test_digits_example_tests_pass_with_the_plugin_and_hypothesis(tmp_path):
+    """examples/digits holds the tests a user copies: plugin fixtures, marker, baseline, hypothesis properties."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(DIGITS), "-q", "-p", "no:cacheprovider",
+         "--amax-artifacts-dir", str(tmp_path / "artifacts"), "--hypothesis-profile", "ci"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "6 passed" in proc.stdout
