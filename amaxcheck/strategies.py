@@ -1,0 +1,697 @@
+"""Hypothesis strategies for property-based tests of trained classifiers.
+
+Say "for every class and every seed, the ideal input is confident" and let
+hypothesis find the class and settings that break it, then shrink them to
+the simplest ones::
+
+    import amaxcheck.strategies as ast
+    from hypothesis import given
+
+    @given(result=ast.synthesized(model))
+    @ast.slow_settings()
+    def test_ideal_inputs_are_confident(result):
+        for view in result:
+            assert view.confidence.max() > 0.9, f"class {view.label} never gets confident"
+
+Every strategy is a composable value, like hypothesis' own: each argument
+of :func:`ascent_settings` and :func:`synthesized` takes a strategy or a
+plain value, and the results combine with ``.map``, ``.filter``, ``st.one_of``.
+
+What they draw
+--------------
+* :func:`target_classes` / :func:`target_class_lists`: classes of a model,
+  by index or by label. Lists shrink to the single culprit class.
+* :func:`seeds`, :func:`steps`, :func:`restarts`, :func:`tv_weights`,
+  :func:`learning_rates`, :func:`transforms`, :func:`parameterizations`:
+  one ascent setting each, within ranges that make sense.
+* :func:`ascent_settings`: an :class:`AscentSettings` (``st.builds``), the
+  full set of ascent settings; shrinks toward the fewest steps and restarts,
+  seed 0, and otherwise the engine's defaults.
+* :func:`synthesized`: a :class:`~amaxcheck.SynthesisResult` for a model,
+  cached by (model, classes, settings) so that shrinking, which replays the
+  same draws many times, never reruns an identical ascent.
+
+Slow-test hygiene
+-----------------
+Synthesis happens while hypothesis *generates* data, and the first call on a
+model traces a ``tf.function`` (seconds). So tests need no deadline, few
+examples and ``HealthCheck.too_slow`` suppressed. Importing this module
+registers two profiles:
+
+* ``"amaxcheck"``: no deadline, ``max_examples=5``, ``too_slow`` suppressed;
+* ``"amaxcheck-ci"``: the same on top of hypothesis' built-in ``"ci"``
+  profile (derandomized, no example database, prints reproduction blobs).
+
+Load one with ``pytest --hypothesis-profile=amaxcheck`` (import
+``amaxcheck.strategies`` in your ``conftest.py`` so it is registered first),
+or decorate single tests with :func:`slow_settings`, which keeps whatever
+profile is active (so ``--hypothesis-profile=ci`` still derandomizes) and
+only overrides what slow tests need.
+
+Reproducibility
+---------------
+The drawn seed is :func:`amaxcheck.synthesize`'s ``seed``, which drives every
+random number of the ascent; the engine is bit-deterministic on CPU for the
+same model, seed and settings. Drawn settings print as valid Python
+(``AscentSettings(steps=32, ...)``) and :func:`synthesized` adds a note with
+the exact ``amaxcheck.synthesize(...)`` call, so a falsifying example can be
+rerun outside hypothesis.
+
+This module imports no TensorFlow at import time (only when a strategy that
+needs a model or :class:`~amaxcheck.Transforms` is built).
+"""
+from __future__ import annotations
+
+import collections
+import math
+import threading
+import warnings
+import weakref
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+from hypothesis import HealthCheck, note, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisDeprecationWarning, InvalidArgument
+from hypothesis.strategies import SearchStrategy
+
+from .errors import ConfigError
+from .result import SynthesisResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .transforms import Transforms
+
+__all__ = [
+    "AscentSettings",
+    "DrawnResult",
+    "PROFILE",
+    "CI_PROFILE",
+    "DEFAULT_MAX_EXAMPLES",
+    "ascent_settings",
+    "cache_info",
+    "cached_synthesize",
+    "clear_cache",
+    "learning_rates",
+    "parameterizations",
+    "register_profiles",
+    "restarts",
+    "seeds",
+    "slow_settings",
+    "steps",
+    "synthesized",
+    "target_class_lists",
+    "target_classes",
+    "transforms",
+    "tv_weights",
+]
+
+#: name of the registered settings profile for tests that synthesize
+PROFILE = "amaxcheck"
+#: the same, on top of hypothesis' built-in "ci" profile (derandomized)
+CI_PROFILE = "amaxcheck-ci"
+#: examples per test in the profiles: each one runs at least one ascent
+DEFAULT_MAX_EXAMPLES = 5
+
+# Mirrors amaxcheck.engine.DEFAULT_TV_WEIGHT and synthesize's learning_rate
+# default (kept literal so importing this module does not import TensorFlow;
+# a test checks they agree).
+_ENGINE_TV_WEIGHT = 0.05
+_ENGINE_LEARNING_RATE = 0.05
+_PARAMETERIZATIONS = ("pixel", "fourier")
+
+
+# --------------------------------------------------------------------------- settings profiles
+def _slow_overrides(parent: settings) -> dict[str, Any]:
+    suppressed = list(dict.fromkeys([*parent.suppress_health_check, HealthCheck.too_slow]))
+    return {"deadline": None, "suppress_health_check": suppressed}
+
+
+def register_profiles() -> None:
+    """(Re)register the ``"amaxcheck"`` and ``"amaxcheck-ci"`` profiles (done on import)."""
+    default, ci = settings.get_profile("default"), settings.get_profile("ci")
+    with warnings.catch_warnings():
+        # hypothesis warns when profiles are registered while an @settings is active,
+        # which happens if this module is first imported inside a running test.
+        warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+        settings.register_profile(PROFILE, parent=default, max_examples=DEFAULT_MAX_EXAMPLES,
+                                  **_slow_overrides(default))
+        settings.register_profile(CI_PROFILE, parent=ci, max_examples=DEFAULT_MAX_EXAMPLES, **_slow_overrides(ci))
+
+
+register_profiles()
+
+
+def slow_settings(max_examples: int = DEFAULT_MAX_EXAMPLES, *, parent: Optional[settings] = None,
+                  **overrides: Any) -> settings:
+    """Settings for a test that synthesizes: no deadline, ``max_examples`` examples, ``too_slow`` suppressed.
+
+    Everything else comes from ``parent``, by default the profile active when
+    this is called (at decoration time), so ``--hypothesis-profile=ci`` still
+    derandomizes and drops the example database. Use as a decorator::
+
+        @given(result=synthesized(model))
+        @slow_settings(max_examples=3)
+        def test_something(result): ...
+    """
+    parent = settings.default if parent is None else parent
+    kwargs = {"max_examples": max_examples, **_slow_overrides(parent)}
+    kwargs.update(overrides)
+    return settings(parent, **kwargs)
+
+
+# --------------------------------------------------------------------------- drawn settings
+@dataclass(frozen=True)
+class AscentSettings:
+    """One complete set of ascent settings, as drawn by :func:`ascent_settings`.
+
+    Its ``repr`` is valid Python (with ``from amaxcheck.strategies import
+    AscentSettings`` and ``from amaxcheck import Transforms``) and
+    :meth:`reproduce` writes the equivalent :func:`amaxcheck.synthesize` call.
+
+    Attributes
+    ----------
+    steps, restarts, seed : int
+        As in :func:`amaxcheck.synthesize`.
+    tv_weight : float
+        Weight of total variation in the default objective
+        ``class_log_prob() - tv_weight * total_variation()``.
+    transforms : "auto" | Transforms
+        Per-step random transforms (``Transforms()`` means none).
+    parameterization : "pixel" | "fourier"
+    learning_rate : float
+        Adam step size.
+    """
+
+    steps: int = 64
+    restarts: int = 1
+    seed: int = 0
+    tv_weight: float = _ENGINE_TV_WEIGHT
+    transforms: Union[str, "Transforms"] = "auto"
+    parameterization: str = "pixel"
+    learning_rate: float = _ENGINE_LEARNING_RATE
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("steps", 1), ("restarts", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ConfigError(f"AscentSettings.{name} must be an integer >= {minimum}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name, positive in (("tv_weight", False), ("learning_rate", True)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                    or not math.isfinite(value) or value < 0 or (positive and value == 0):
+                need = "a positive number" if positive else "a number >= 0"
+                raise ConfigError(f"AscentSettings.{name} must be {need}, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.parameterization not in _PARAMETERIZATIONS:
+            raise ConfigError(
+                f"AscentSettings.parameterization must be one of {_PARAMETERIZATIONS}, got {self.parameterization!r}"
+            )
+        if isinstance(self.transforms, str):
+            if self.transforms != "auto":
+                raise ConfigError(
+                    f"AscentSettings.transforms must be 'auto' or an amaxcheck.Transforms(...), got {self.transforms!r}; "
+                    "use Transforms() for no transforms"
+                )
+        elif self.transforms is None:
+            object.__setattr__(self, "transforms", _transforms_cls()())
+        elif not isinstance(self.transforms, _transforms_cls()):
+            raise ConfigError(
+                f"AscentSettings.transforms must be 'auto' or an amaxcheck.Transforms(...), got {self.transforms!r}"
+            )
+
+    # ---------------------------------------------------------------- use
+    def objective(self):
+        """The objective these settings maximize (the engine's default, with ``tv_weight``)."""
+        from .objectives import default_objective
+
+        return default_objective(self.tv_weight)
+
+    def synthesize_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`amaxcheck.synthesize` (everything but model and classes)."""
+        return {
+            "steps": self.steps,
+            "restarts": self.restarts,
+            "seed": self.seed,
+            "objective": self.objective(),
+            "transforms": self.transforms,
+            "parameterization": self.parameterization,
+            "learning_rate": self.learning_rate,
+        }
+
+    def synthesize(self, model: Any, classes: Any = "all", **kwargs: Any) -> "SynthesisResult":
+        """Run :func:`amaxcheck.synthesize` with these settings (uncached; see :func:`cached_synthesize`)."""
+        from .engine import synthesize
+
+        kwargs.setdefault("progress", False)
+        return synthesize(model, classes, **self.synthesize_kwargs(), **kwargs)
+
+    def replace(self, **changes: Any) -> "AscentSettings":
+        """A copy with some fields changed (e.g. ``s.replace(tv_weight=0.5)``)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise ConfigError(f"AscentSettings has no field(s) {sorted(unknown)}; fields are {sorted(values)}")
+        values.update(changes)
+        return AscentSettings(**values)
+
+    def reproduce(self, classes: Any, *, model: str = "model", labels: Optional[Sequence[str]] = None,
+                  **extra: Any) -> str:
+        """The exact :func:`amaxcheck.synthesize` call these settings make, as Python source."""
+        parts = [model, repr(_plain(classes))]
+        tv = "class_log_prob()" if self.tv_weight == 0 else f"class_log_prob() - {self.tv_weight!r} * total_variation()"
+        for name, value in (("steps", self.steps), ("restarts", self.restarts), ("seed", self.seed)):
+            parts.append(f"{name}={value!r}")
+        parts.append(f"objective={tv}")
+        parts.append(f"transforms={self.transforms!r}")
+        parts.append(f"parameterization={self.parameterization!r}")
+        parts.append(f"learning_rate={self.learning_rate!r}")
+        if labels is not None:
+            parts.append(f"labels={list(labels)!r}")
+        for name, value in extra.items():
+            parts.append(f"{name}={value!r}")
+        return (
+            "from amaxcheck import synthesize, Transforms; "
+            "from amaxcheck.objectives import class_log_prob, total_variation; "
+            f"synthesize({', '.join(parts)})"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Python ints/strs/lists instead of NumPy scalars, for readable reprs."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _transforms_cls():
+    from .transforms import Transforms
+
+    return Transforms
+
+
+# --------------------------------------------------------------------------- small strategies
+_UNSET: Any = object()
+
+
+def _strategy(value: Any, default: Callable[[], SearchStrategy]) -> SearchStrategy:
+    """A strategy from ``value``: itself if it is one, ``default()`` if unset, else ``st.just(value)``."""
+    if value is _UNSET:
+        return default()
+    if isinstance(value, SearchStrategy):
+        return value
+    return st.just(value)
+
+
+def _check_range(name: str, lo: float, hi: float, floor: float) -> None:
+    if not (floor <= lo <= hi):
+        raise InvalidArgument(f"{name}: need {floor} <= min_value <= max_value, got min_value={lo!r}, max_value={hi!r}")
+
+
+def seeds(min_value: int = 0, max_value: int = 2**32 - 1) -> SearchStrategy[int]:
+    """Seeds for :func:`amaxcheck.synthesize` (they drive every random number of the ascent). Shrinks to 0."""
+    _check_range("seeds", min_value, max_value, 0)
+    return st.integers(min_value, max_value)
+
+
+def steps(min_value: int = 32, max_value: int = 128, *, multiple_of: int = 16) -> SearchStrategy[int]:
+    """Ascent steps, multiples of ``multiple_of`` in ``[min_value, max_value]``. Shrinks to the fewest.
+
+    Multiples of the engine's ``check_every`` (16) keep every compiled chunk the
+    same length, so different step counts never retrace the ``tf.function``.
+    """
+    _check_range("steps", min_value, max_value, 1)
+    if multiple_of < 1:
+        raise InvalidArgument(f"steps: multiple_of must be >= 1, got {multiple_of!r}")
+    lo, hi = -(-min_value // multiple_of), max_value // multiple_of
+    if lo > hi:
+        raise InvalidArgument(
+            f"steps: no multiple of {multiple_of} lies in [{min_value}, {max_value}]; widen the range or pass multiple_of=1"
+        )
+    return st.integers(lo, hi).map(lambda k: k * multiple_of)
+
+
+def restarts(min_value: int = 1, max_value: int = 3) -> SearchStrategy[int]:
+    """Restarts per class (batched together, so 2-3 cost little more than 1). Shrinks to the fewest."""
+    _check_range("restarts", min_value, max_value, 1)
+    return st.integers(min_value, max_value)
+
+
+def tv_weights(choices: Sequence[float] = (_ENGINE_TV_WEIGHT, 0.0, 0.02, 0.1, 0.2, 0.5)) -> SearchStrategy[float]:
+    """Total-variation weights, from a small grid. Shrinks toward the first (the engine's default, 0.05).
+
+    A grid rather than a continuous range: the weight is compiled into the
+    ascent's ``tf.function``, so every distinct value costs one trace
+    (about half a second on a small CNN, several on large models).
+    """
+    values = [float(c) for c in choices]
+    if not values or any(not math.isfinite(v) or v < 0 for v in values):
+        raise InvalidArgument(f"tv_weights: choices must be non-empty numbers >= 0, got {list(choices)!r}")
+    return st.sampled_from(values)
+
+
+def learning_rates(choices: Sequence[float] = (_ENGINE_LEARNING_RATE, 0.02, 0.1, 0.2)) -> SearchStrategy[float]:
+    """Adam step sizes from a small grid; shrinks toward the first (the engine's default, 0.05).
+
+    A grid keeps falsifying examples readable and shrinking short (every
+    shrink attempt is an ascent). For a continuous range pass
+    ``learning_rate=st.floats(0.01, 0.2)`` to :func:`ascent_settings`: the
+    learning rate is a tensor argument of the compiled loop, so any value is free.
+    """
+    values = [float(c) for c in choices]
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise InvalidArgument(f"learning_rates: choices must be non-empty positive numbers, got {list(choices)!r}")
+    return st.sampled_from(values)
+
+
+def transforms(
+    *,
+    jitter: Sequence[float] = (0.0, 1.0, 2.0),
+    scale: Sequence[tuple[float, float]] = ((1.0, 1.0), (0.95, 1.05), (0.9, 1.1)),
+    rotate: Sequence[float] = (0.0, 5.0, 10.0),
+    blur: Sequence[float] = (0.0, 0.5),
+    auto: bool = True,
+    none: bool = True,
+) -> SearchStrategy[Union[str, "Transforms"]]:
+    """Per-step random transforms: ``"auto"`` (the engine's default), none, or a ``Transforms(...)`` from the grids.
+
+    Shrinks toward ``"auto"``, then ``Transforms()`` (none). Jitter is in
+    pixels, so the default grid suits small images; pass larger values for
+    ImageNet-sized inputs. Like TV weights, each distinct value costs one trace.
+    """
+    Transforms = _transforms_cls()
+    grids = {"jitter": jitter, "scale": scale, "rotate": rotate, "blur": blur}
+    for name, grid in grids.items():
+        if not list(grid):
+            raise InvalidArgument(f"transforms: {name} needs at least one choice")
+    built = st.builds(
+        Transforms,
+        jitter=st.sampled_from([float(v) for v in jitter]),
+        scale=st.sampled_from([(float(a), float(b)) for a, b in scale]),
+        rotate=st.sampled_from([float(v) for v in rotate]),
+        blur=st.sampled_from([float(v) for v in blur]),
+    )
+    options: list[SearchStrategy] = []
+    if auto:
+        options.append(st.just("auto"))
+    if none:
+        options.append(st.just(Transforms()))
+    return st.one_of(*options, built)
+
+
+def parameterizations(choices: Sequence[str] = _PARAMETERIZATIONS) -> SearchStrategy[str]:
+    """``"pixel"`` or ``"fourier"``; shrinks toward the first (pixel, the engine's default)."""
+    bad = [c for c in choices if c not in _PARAMETERIZATIONS]
+    if not choices or bad:
+        raise InvalidArgument(f"parameterizations: choices must be a non-empty subset of {_PARAMETERIZATIONS}, got {list(choices)!r}")
+    return st.sampled_from(list(choices))
+
+
+def ascent_settings(
+    *,
+    steps: Any = _UNSET,
+    restarts: Any = _UNSET,
+    seed: Any = _UNSET,
+    tv_weight: Any = _UNSET,
+    transforms: Any = _UNSET,
+    parameterization: Any = _UNSET,
+    learning_rate: Any = _UNSET,
+) -> SearchStrategy[AscentSettings]:
+    """Complete ascent settings (``st.builds(AscentSettings, ...)``).
+
+    Every argument takes a strategy or a plain value (fixed); left out, it
+    uses this module's strategy of the same name with its default range. The
+    drawn value shrinks toward the fewest steps and restarts, seed 0, and
+    the engine's defaults for the rest::
+
+        ascent_settings(steps=64, restarts=st.integers(1, 2), parameterization="pixel")
+    """
+    g = globals()  # the arguments shadow the strategies of the same name
+    return st.builds(
+        AscentSettings,
+        steps=_strategy(steps, g["steps"]),
+        restarts=_strategy(restarts, g["restarts"]),
+        seed=_strategy(seed, seeds),
+        tv_weight=_strategy(tv_weight, tv_weights),
+        transforms=_strategy(transforms, g["transforms"]),
+        parameterization=_strategy(parameterization, parameterizations),
+        learning_rate=_strategy(learning_rate, learning_rates),
+    )
+
+
+# --------------------------------------------------------------------------- classes
+def _n_classes(model: Any, model_kwargs: dict[str, Any]) -> int:
+    if isinstance(model, (int, np.integer)) and not isinstance(model, bool):
+        if model < 1:
+            raise InvalidArgument(f"the number of classes must be >= 1, got {model!r}")
+        return int(model)
+    from .model_adapter import adapt
+
+    kwargs = {k: model_kwargs[k] for k in ("input", "output", "fixed_inputs", "input_shape") if k in model_kwargs}
+    return adapt(model, **kwargs).n_classes
+
+
+def _class_pool(model: Any, labels: Optional[Sequence[str]], by: str, among: Optional[Sequence[Any]],
+                model_kwargs: dict[str, Any]) -> tuple[list[int], Optional[list[str]]]:
+    """The class indices to draw from, and the labels (validated)."""
+    n = _n_classes(model, model_kwargs)
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(labels) != n:
+            raise InvalidArgument(
+                f"labels has {len(labels)} names but the model has {n} classes; give one name per class, in index order"
+            )
+    if by not in ("index", "label", "either"):
+        raise InvalidArgument(f"by must be 'index', 'label' or 'either', got {by!r}")
+    if by != "index" and labels is None:
+        raise InvalidArgument(f"by={by!r} needs labels=[...] (one name per class)")
+    if among is None:
+        return list(range(n)), labels
+    from .engine import resolve_classes
+
+    return resolve_classes(list(among), n, labels), labels
+
+
+def _named(strategy: SearchStrategy, labels: Optional[list[str]], by: str, one: bool) -> SearchStrategy:
+    """Indices as drawn, as labels, or either (shrinking toward indices)."""
+    if by == "index":
+        return strategy
+    as_labels = strategy.map(lambda c: labels[c]) if one else strategy.map(lambda cs: [labels[c] for c in cs])
+    return as_labels if by == "label" else st.one_of(strategy, as_labels)
+
+
+def target_classes(model: Any, *, labels: Optional[Sequence[str]] = None, by: str = "index",
+                   among: Optional[Sequence[Any]] = None, **model_kwargs: Any) -> SearchStrategy[Union[int, str]]:
+    """One class of ``model`` (or of ``n`` classes if ``model`` is an int).
+
+    ``by="index"`` draws ints (shrinking to the first class), ``"label"`` draws
+    names from ``labels``, ``"either"`` both. ``among`` restricts the draw to
+    some classes (indices or labels). ``model_kwargs`` (``output=``,
+    ``input=``...) pick the class scores of multi-output models, as in
+    :func:`amaxcheck.synthesize`.
+    """
+    pool, labels = _class_pool(model, labels, by, among, model_kwargs)
+    return _named(st.sampled_from(pool), labels, by, one=True)
+
+
+def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by: str = "index",
+                       among: Optional[Sequence[Any]] = None, min_size: int = 1, max_size: Optional[int] = None,
+                       **model_kwargs: Any) -> SearchStrategy[list]:
+    """Lists of distinct classes of ``model``, in index order; they shrink to the single class that fails.
+
+    All classes of a list are synthesized in one batch, so a list of several
+    classes costs little more than one, and a bad class turns up in far fewer
+    examples than when drawing one class at a time. ``max_size`` defaults to
+    ``min(number of classes, 10)``.
+
+    When every class may be drawn at once (``max_size`` >= the number of
+    classes), each class is in or out with even odds (in 10 examples a given
+    class is missed about once in a thousand runs). Otherwise lists of up to
+    ``max_size`` draws are deduplicated. Both encodings shrink cleanly to the
+    culprit alone; hypothesis' unique lists do not (they stall at lists like
+    ``[0, 1, 2, 3, 7]``, measured).
+    """
+    pool, labels = _class_pool(model, labels, by, among, model_kwargs)
+    if max_size is None:
+        max_size = min(len(pool), 10)
+    if min_size < 1 or max_size < min_size or min_size > len(pool):
+        raise InvalidArgument(
+            f"target_class_lists: need 1 <= min_size <= max_size and min_size <= {len(pool)} classes, "
+            f"got min_size={min_size!r}, max_size={max_size!r}"
+        )
+    if max_size >= len(pool):
+        # An all-out mask means the first class: the simplest draw is then [pool[0]].
+        lists = st.lists(st.booleans(), min_size=len(pool), max_size=len(pool)).map(
+            lambda mask: [c for c, keep in zip(pool, mask) if keep] or [pool[0]])
+    else:
+        lists = st.lists(st.sampled_from(pool), min_size=min_size, max_size=max_size).map(
+            lambda drawn: sorted(set(drawn)))
+    if min_size > 1:
+        lists = lists.filter(lambda cs: len(cs) >= min_size)
+    return _named(lists, labels, by, one=False)
+
+
+# --------------------------------------------------------------------------- cached synthesis
+_CACHE_SIZE = 64
+_cache: "weakref.WeakKeyDictionary[Any, collections.OrderedDict]" = weakref.WeakKeyDictionary()
+_stats = {"hits": 0, "misses": 0}
+_lock = threading.Lock()
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable stand-in for a synthesize keyword argument (arrays by content, callables by identity)."""
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.shape, str(value.dtype), value.tobytes())
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_freeze(v) for v in value))
+    if callable(value):
+        return ("callable", id(value))
+    hash(value)
+    return value
+
+
+def _class_key(classes: Any, labels: Optional[Sequence[str]]) -> tuple:
+    items = [classes] if isinstance(classes, (int, np.integer, str)) else list(classes)
+    out = []
+    for c in items:
+        if isinstance(c, str) and labels is not None and c in labels:
+            out.append(list(labels).index(c))
+        else:
+            out.append(int(c) if isinstance(c, np.integer) else c)
+    return tuple(out)
+
+
+def cached_synthesize(model: Any, classes: Any, settings: AscentSettings, *,
+                      labels: Optional[Sequence[str]] = None, **kwargs: Any) -> "SynthesisResult":
+    """:meth:`AscentSettings.synthesize`, remembered per model (least recently used, 64 results per model).
+
+    The same model, classes, settings and keyword arguments return the very
+    same result object, so hypothesis' shrinking and replay never rerun an
+    identical ascent. Treat results as read-only: their arrays are marked
+    non-writeable. If the model's weights change, its stale results are dropped.
+    """
+    if not isinstance(settings, AscentSettings):
+        raise ConfigError(f"settings must be an AscentSettings (see ascent_settings()), got {type(settings).__name__}")
+    kwargs.setdefault("progress", False)
+    try:
+        key = (_class_key(classes, labels), settings, None if labels is None else tuple(labels),
+               tuple(sorted((k, _freeze(v)) for k, v in kwargs.items())))
+        hash(key)
+    except TypeError:  # something unhashable: just run it
+        return settings.synthesize(model, classes, labels=labels, **kwargs)
+    from .model_adapter import fingerprint
+
+    with _lock:
+        per_model = _cache.setdefault(model, collections.OrderedDict())
+        hit = per_model.get(key)
+        if hit is not None and hit.model_fingerprint == fingerprint(model):
+            per_model.move_to_end(key)
+            _stats["hits"] += 1
+            return hit
+        if hit is not None:  # weights changed since: everything cached for this model is stale
+            per_model.clear()
+    result = settings.synthesize(model, classes, labels=labels, **kwargs)
+    for name in ("images", "probabilities", "history", "classes", "restarts", "steps_run", "initial_images"):
+        arr = getattr(result, name, None)
+        if isinstance(arr, np.ndarray):
+            arr.flags.writeable = False
+    with _lock:
+        _stats["misses"] += 1
+        per_model[key] = result
+        while len(per_model) > _CACHE_SIZE:
+            per_model.popitem(last=False)
+    return result
+
+
+def cache_info() -> dict[str, int]:
+    """``{"hits", "misses", "size"}`` of the synthesis cache (all models)."""
+    with _lock:
+        return {**_stats, "size": sum(len(v) for v in _cache.values())}
+
+
+def clear_cache(model: Any = None) -> None:
+    """Forget cached results (of one model, or of all) and reset the counters when clearing all."""
+    with _lock:
+        if model is None:
+            _cache.clear()
+            _stats.update(hits=0, misses=0)
+        else:
+            _cache.pop(model, None)
+
+
+def _note(message: str) -> None:
+    """``hypothesis.note`` inside a test, nothing outside one."""
+    try:
+        note(message)
+    except InvalidArgument:
+        pass
+
+
+class DrawnResult(SynthesisResult):
+    """A :class:`~amaxcheck.SynthesisResult` drawn by :func:`synthesized`.
+
+    The same result (it shares the cached arrays), plus ``drawn_classes`` and
+    ``drawn_settings``; it prints as one line naming them, so a falsifying
+    example shows how to reproduce it instead of every array element.
+    """
+
+    drawn_classes: Any
+    drawn_settings: AscentSettings
+
+    @classmethod
+    def wrap(cls, result: SynthesisResult, classes: Any, settings: AscentSettings) -> "DrawnResult":
+        drawn = object.__new__(cls)
+        drawn.__dict__.update(result.__dict__)
+        drawn.drawn_classes = _plain(classes)
+        drawn.drawn_settings = settings
+        return drawn
+
+    def __repr__(self) -> str:
+        p = self.target_probability
+        median = f"{np.median(p):.3f}" if len(p) else "nan"
+        return (f"<SynthesisResult {self.model_name}: classes={self.drawn_classes!r}, "
+                f"settings={self.drawn_settings!r}, target p median {median}>")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis' and IPython's pretty printers
+        printer.text(repr(self))
+
+
+def synthesized(model: Any, classes: Any = _UNSET, settings: Any = _UNSET, *,
+                labels: Optional[Sequence[str]] = None, cache: bool = True,
+                **synthesize_kwargs: Any) -> SearchStrategy[DrawnResult]:
+    """Synthesized ideal inputs of ``model``: a strategy of :class:`DrawnResult` (a ``SynthesisResult``).
+
+    ``classes`` (strategy or value) defaults to :func:`target_class_lists`
+    (1 to 10 classes, shrinking to the one that fails); ``settings`` (strategy
+    or :class:`AscentSettings`) defaults to :func:`ascent_settings`. Extra
+    keyword arguments go to :func:`amaxcheck.synthesize` (``input_range=``,
+    ``output=``, ...). Results are cached (see :func:`cached_synthesize`)
+    unless ``cache=False``. The drawn classes and settings, and the exact
+    ``synthesize(...)`` call, are added as notes, which hypothesis prints with
+    a falsifying example.
+    """
+    class_strategy = _strategy(classes, lambda: target_class_lists(model, labels=labels, **synthesize_kwargs))
+    settings_strategy = _strategy(settings, ascent_settings)
+    extra = dict(synthesize_kwargs)
+    extra.setdefault("progress", False)
+
+    @st.composite
+    def synthesized(draw: Any) -> "SynthesisResult":
+        cls = draw(class_strategy)
+        drawn = draw(settings_strategy)
+        if not isinstance(drawn, AscentSettings):
+            raise InvalidArgument(f"settings must draw AscentSettings (see ascent_settings()), got {type(drawn).__name__}")
+        _note(f"amaxcheck: classes={_plain(cls)!r}, settings={drawn!r}")
+        _note(f"amaxcheck: reproduce with: {drawn.reproduce(_plain(cls), labels=labels, **synthesize_kwargs)}")
+        if cache:
+            result = cached_synthesize(model, cls, drawn, labels=labels, **extra)
+        else:
+            result = drawn.synthesize(model, cls, labels=labels, **extra)
+        return DrawnResult.wrap(result, cls, drawn)
+
+    return synthesized()
