@@ -14,8 +14,9 @@ export PYTHONHASHSEED ?= 0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing amaxcheck and its dependencies into $(VENV) (first run only, about a minute)..."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' 2> $(VENV)/pip-install.log || (cat $(VENV)/pip-install.log; exit 1)
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -152,8 +152,8 @@ def test_channel_objective_raises_that_channel(digits_model):
 
     probe = keras.Model(digits_model.inputs, digits_model.layers[0].output)
     r = amaxcheck.synthesize(digits_model, [0], objective=O.channel(conv, 5), transforms=None, **FAST)
-    start = probe(r.initial_images)[..., 5].numpy().mean()
-    end = probe(r.images)[..., 5].numpy().mean()
+    start = probe({"image": r.initial_images})[..., 5].numpy().mean()
+    end = probe({"image": r.images})[..., 5].numpy().mean()
     assert end > start + 0.1
     r2 = amaxcheck.synthesize(digits_model, [0], objective=O.neuron("dense", 3) + O.custom(
         lambda ctx: -ctx.unit_image[:, 0, 0, 0], name="dark_corner"), **FAST)
