@@ -6,8 +6,9 @@ The JSON layout (``Report.to_dict``) is a contract read by pipelines; see
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -15,18 +16,28 @@ SCHEMA_VERSION = 1
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
 
-def _num(v: Any) -> Any:
-    """JSON-safe number (NaN/Inf become None)."""
-    if v is None:
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
+def jsonable(value: Any) -> Any:
+    """A strict-JSON copy: NumPy scalars/arrays to Python, NaN/Inf to ``None``, paths to strings."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
         return f if math.isfinite(f) else None
-    return v
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
 
 
 @dataclass
@@ -44,8 +55,8 @@ class CheckResult:
         return self.status == FAIL
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "value": _num(self.value),
-                "threshold": _num(self.threshold) if not isinstance(self.threshold, (list, tuple)) else [_num(t) for t in self.threshold],
+        return {"name": self.name, "status": self.status, "value": jsonable(self.value),
+                "threshold": jsonable(self.threshold),
                 "message": self.message}
 
 
@@ -56,7 +67,7 @@ class RankedClass:
     p: float
 
     def to_dict(self) -> dict:
-        return {"index": int(self.index), "label": self.label, "p": _num(self.p)}
+        return {"index": int(self.index), "label": self.label, "p": jsonable(self.p)}
 
 
 @dataclass
@@ -94,11 +105,11 @@ class ClassReport:
 
     def to_dict(self) -> dict:
         return {
-            "index": int(self.index), "label": self.label, "confidence": _num(self.confidence),
-            "margin": _num(self.margin), "top_k": [r.to_dict() for r in self.top_k], "in_top_k": bool(self.in_top_k),
-            "degeneracy": _num(self.degeneracy), "degenerate": bool(self.degenerate), "reasons": list(self.reasons),
-            "signals": {k: _num(v) for k, v in self.signals.items()},
-            "stats": {k: _num(v) for k, v in self.stats.items()},
+            "index": int(self.index), "label": self.label, "confidence": jsonable(self.confidence),
+            "margin": jsonable(self.margin), "top_k": [r.to_dict() for r in self.top_k], "in_top_k": bool(self.in_top_k),
+            "degeneracy": jsonable(self.degeneracy), "degenerate": bool(self.degenerate), "reasons": list(self.reasons),
+            "signals": {k: jsonable(v) for k, v in self.signals.items()},
+            "stats": {k: jsonable(v) for k, v in self.stats.items()},
             "checks": [c.to_dict() for c in self.checks], "image": self.image_path,
         }
 
@@ -136,11 +147,11 @@ class Report:
             "schema_version": SCHEMA_VERSION,
             "passed": bool(self.passed),
             "degenerate": bool(self.degenerate),
-            "degeneracy": _num(self.degeneracy),
+            "degeneracy": jsonable(self.degeneracy),
             "reasons": list(self.reasons),
-            "thresholds": {k: _num(v) for k, v in self.thresholds.items()},
-            "controls": self.controls,
-            "settings": None if r is None else r.settings,
+            "thresholds": {k: jsonable(v) for k, v in self.thresholds.items()},
+            "controls": jsonable(self.controls),
+            "settings": None if r is None else jsonable(r.settings),
             "classes": [c.to_dict() for c in self.classes],
         }
 

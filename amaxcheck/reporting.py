@@ -21,7 +21,6 @@ import datetime as _dt
 import html
 import importlib.metadata
 import json
-import math
 import os
 import re
 import socket
@@ -33,6 +32,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from ._atomic import atomic_write_text
+from .report import jsonable
 
 _VERSION_SOURCES = {  # key -> (module name, distribution name)
     "amaxcheck": ("amaxcheck", "amaxcheck"),
@@ -57,28 +57,6 @@ def versions() -> dict[str, Optional[str]]:
                 version = None
         out[key] = str(version) if version is not None else None
     return out
-
-
-def jsonable(value: Any) -> Any:
-    """A strict-JSON copy: NumPy scalars/arrays to Python, NaN/Inf to ``None``, paths to strings."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def gate_extras(*, model: Mapping[str, Any], settings: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]:
