@@ -27,6 +27,10 @@ from .transforms import N_RANDOM, Transforms, apply_transforms
 #: default weight of total variation in the default objective (unit image, per pixel pair)
 DEFAULT_TV_WEIGHT = 0.05
 _ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-8
+#: starting points probed for a gradient path, and as many random inputs across the range
+_PROBE_STARTS = 4
+#: a random stream of its own, distinct from every (seed, class, restart) sample stream
+_PROBE_STREAM = 2**31 - 1
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,6 +97,20 @@ class _Engine:
         self.shape = adapter.input_shape
         self.run_chunk = tf.function(self._run_chunk, jit_compile=jit_compile, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.gradient_path_checked = False
+
+    def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
+        """Fail fast, naming the culprit layer, if the scores have no gradient w.r.t. the input.
+
+        Probes the given starting parameters and ``_PROBE_STARTS`` uniform random
+        inputs across the range: one point where every ReLU is off is not a missing path.
+        """
+        start_units = self.param.to_unit(tf.constant(starts)).numpy()
+        random_units = np.random.default_rng([int(seed), _PROBE_STREAM]).uniform(
+            0.0, 1.0, (_PROBE_STARTS,) + start_units.shape[1:]).astype(np.float32)
+        probes = self.to_raw(tf.constant(np.concatenate([start_units, random_units]))).numpy()
+        check_gradient_path(self.adapter, probes, self.preprocess)
+        self.gradient_path_checked = True
 
     def to_raw(self, unit: tf.Tensor) -> tf.Tensor:
         return self.lo + (self.hi - self.lo) * unit
@@ -276,9 +294,8 @@ def synthesize(
     class_arr = np.array([c for c, _ in samples], np.int32)
     restart_arr = np.array([r for _, r in samples], np.int32)
 
-    # A probe on the starting point: fails fast, with the culprit layer, on models with no gradient path.
-    probe_unit = engine.param.to_unit(tf.constant(params0[:1]))
-    check_gradient_path(adapter, engine.to_raw(probe_unit).numpy())
+    if not engine.gradient_path_checked:  # once per compiled engine: frozen weights give the same answer
+        engine.check_gradient_path(params0[:_PROBE_STARTS], seed)
 
     best = np.empty_like(params0)
     history = np.full((n, steps), np.nan, np.float32)

@@ -64,6 +64,30 @@ def no_gradient_model():
     return keras.Model(inp, layers.Dense(3, activation="softmax")(x))
 
 
+def dead_relu_model():
+    """Every ReLU is off for every input in [0, 1]: non-negative inputs, non-positive weights, zero bias."""
+    inp = keras.Input((8, 8, 1))
+    x = layers.Conv2D(2, 3, padding="same", activation="relu", kernel_initializer="zeros", name="dead_conv")(inp)
+    x = layers.Flatten()(x)
+    model = keras.Model(inp, layers.Dense(3, activation="softmax")(x))
+    conv = model.get_layer("dead_conv")
+    conv.kernel.assign(-np.abs(np.random.default_rng(0).normal(size=conv.kernel.shape)).astype(np.float32))
+    return model
+
+
+def off_at_mid_grey_model():
+    """ReLUs that are off near mid-grey (where the ascent starts) but fire elsewhere in [0, 1]."""
+    inp = keras.Input((8, 8, 1))
+    flat = layers.Flatten()(inp)
+    hidden = layers.Dense(4, activation="relu", name="contrast_detector")(flat)
+    model = keras.Model(inp, layers.Dense(3, activation="softmax")(hidden))
+    kernel = np.zeros((64, 4), np.float32)
+    for unit in range(4):  # unit fires when pixel 2u is brighter than pixel 2u+1 by more than 0.3
+        kernel[2 * unit, unit], kernel[2 * unit + 1, unit] = 1.0, -1.0
+    model.get_layer("contrast_detector").set_weights([kernel, np.full(4, -0.3, np.float32)])
+    return model
+
+
 def nan_model():
     inp = keras.Input((8, 8, 1))
     x = ExplodesAboveHalf(name="explodes")(inp)

@@ -188,6 +188,26 @@ def test_no_gradient_path_names_the_layer_that_cuts_it():
         amaxcheck.synthesize(M.no_gradient_model(), [0], **FAST)
 
 
+def test_a_cut_in_preprocess_is_named():
+    import tensorflow as tf
+
+    def rounding(x):
+        return tf.round(x)
+
+    with pytest.raises(NoGradientError, match=r"no differentiable path.*\"preprocess"):
+        amaxcheck.synthesize(M.tiny_cnn(shape=(8, 8, 1)), [0], preprocess=rounding, **FAST)
+
+
+def test_dead_activations_everywhere_are_told_apart_from_a_cut_path():
+    with pytest.raises(NoGradientError, match=r"zero at all \d+ probed inputs.*\"dead_conv\".*dead ReLUs.*input_range"):
+        amaxcheck.synthesize(M.dead_relu_model(), [0], **FAST)
+
+
+def test_relus_off_only_at_the_starting_points_are_not_a_missing_path():
+    result = amaxcheck.synthesize(M.off_at_mid_grey_model(), [0, 1], **FAST)
+    assert np.isfinite(result.images).all()
+
+
 def test_nan_during_ascent_stops_and_reports_the_samples_without_losing_the_rest():
     with pytest.raises(AscentDivergedError, match=r"NaN/Inf for \d+ sample") as info:
         amaxcheck.synthesize(M.nan_model(), [0, 1], steps=64, restarts=1, transforms=None, learning_rate=0.5,
