@@ -4,8 +4,10 @@
 pure statistics (:mod:`amaxcheck.stats`), then places them between two
 controls:
 
-* a **natural anchor** -- the user's reference images when given, otherwise
-  random images with a natural ``1/f^2`` spectrum (weaker, documented);
+* a **natural anchor** -- the user's reference images when given; without
+  them (weaker, documented) a class must move significantly *and*
+  substantially from the noise anchor towards a perfectly smooth image
+  (see :func:`_distinct_from`);
 * a **noise anchor** -- the ideal inputs of the model's *shuffled-weights twin*
   (same architecture and weight statistics, learning destroyed) synthesized
   with the same settings; white noise when no twin can be built.
@@ -167,7 +169,7 @@ def _structure_stats(images: np.ndarray) -> list[dict[str, float]]:
     return [{"high_frequency_ratio": S.high_frequency_ratio(im), "autocorrelation": S.autocorrelation(im)} for im in images]
 
 
-def _median_stats(images: np.ndarray, _unused=None) -> dict[str, float]:
+def _median_stats(images: np.ndarray) -> dict[str, float]:
     """Median of each structure statistic, and its robust spread as ``<name>_sd`` (1.4826 x MAD)."""
     rows = _structure_stats(images)
     out = {}
@@ -179,21 +181,35 @@ def _median_stats(images: np.ndarray, _unused=None) -> dict[str, float]:
     return out
 
 
-#: without reference data, a class this many noise-control spreads (robust sd) away from the control is
-#: distinguishable from it: about the conventional two-sided 95% level
+#: without reference data, a class must lie this many noise-control spreads (robust sd) from the control to
+#: count as distinct from it: about the conventional two-sided 95% level (significant) ...
 DISTINCT_Z = 2.0
+#: ... and it must also have removed at least this share of the control's distance from the structural
+#: extreme (a perfectly smooth image: no high-frequency power, neighbours fully correlated): substantial
+DISTINCT_SHARE = 0.5
+#: the structural extreme of each structure statistic, the healthy end of its scale
+SMOOTH_EXTREME = {"high_frequency_ratio": 0.0, "autocorrelation": 1.0}
 
 
-def _distinct_from(value: float, noise: float, noise_sd: float, healthier_is_lower: bool) -> float:
-    """Degeneracy from how far ``value`` lies from the noise control, in units of the control's spread.
+def _distinct_from(value: float, noise: float, noise_sd: float, extreme: float) -> float:
+    """Degeneracy of ``value`` when no natural anchor is known: how indistinct it is from the noise control.
 
-    0 at ``DISTINCT_Z`` spreads or more on the healthy side, 1 at (or beyond) the control's median.
+    The move from the control towards ``extreme`` must be both *significant*
+    (``DISTINCT_Z`` control spreads) and *substantial* (``DISTINCT_SHARE`` of the
+    control's distance to ``extreme``); the weaker of the two decides. 0 = clearly
+    distinct on both counts, 1 = at (or beyond) the control's median.
+    A significance test alone would call a memorizing model that is only slightly
+    smoother than its twin healthy whenever the twin's spread happens to be small.
     """
-    if not np.isfinite(value) or not np.isfinite(noise):
+    if not (np.isfinite(value) and np.isfinite(noise)):
         return float("nan")
+    span = abs(extreme - noise)
+    if span < 1e-6:
+        return float("nan")
+    moved = (value - noise) * np.sign(extreme - noise)  # > 0 towards the healthy end
     sd = max(noise_sd, 1e-3) if np.isfinite(noise_sd) else 1e-3
-    z = (noise - value) / sd if healthier_is_lower else (value - noise) / sd
-    return float(np.clip(1.0 - z / DISTINCT_Z, 0.0, 1.0))
+    distinct = min(moved / (DISTINCT_Z * sd), moved / (DISTINCT_SHARE * span))
+    return float(np.clip(1.0 - distinct, 0.0, 1.0))
 
 
 def ascent_delta(result, mask=None) -> np.ndarray:
@@ -473,7 +489,7 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
     is_img = S.is_image(result.images[0])
     if ref_x is not None:
         natural_name = f"reference images (n={len(ref_x)})"
-        natural = _median_stats(ref_x[:256] - ref_x[:256].mean(axis=tuple(range(1, ref_x.ndim)), keepdims=True), None) \
+        natural = _median_stats(ref_x[:256] - ref_x[:256].mean(axis=tuple(range(1, ref_x.ndim)), keepdims=True)) \
             if is_img else {}
         retained_nat = 1.0
         if predict is not None:
@@ -485,8 +501,9 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
         natural_name = "none (no reference data: distance from the noise control only, weaker)"
         natural = {}
         retained_nat = 1.0
-        notes.append("no reference data: spectrum and smoothness are scored by their distance from the noise "
-                     f"control in units of its spread ({DISTINCT_Z:g} spreads = clearly distinct); alignment is off")
+        notes.append("no reference data: spectrum and smoothness count as distinct from the noise control only if "
+                     f"they are both {DISTINCT_Z:g} of its spreads away and {DISTINCT_SHARE:.0%} of the way to a "
+                     "perfectly smooth image; alignment is off")
     noise_name, noise = "white noise", None
     if use_twin and model is not None:
         try:
@@ -496,7 +513,7 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
     if noise is None:
         from .controls import white_noise
 
-        noise = _median_stats(white_noise(shape, 32, rng_), None) if is_img else {}
+        noise = _median_stats(white_noise(shape, 32, rng_)) if is_img else {}
     return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes, ref_x is not None)
 
 
@@ -530,8 +547,10 @@ def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per
             signals["spectrum"] = _between(hf, nat["high_frequency_ratio"], noi["high_frequency_ratio"])
             signals["smoothness"] = _between(-ac, -nat["autocorrelation"], -noi["autocorrelation"])
         else:
-            signals["spectrum"] = _distinct_from(hf, noi["high_frequency_ratio"], noi["high_frequency_ratio_sd"], True)
-            signals["smoothness"] = _distinct_from(ac, noi["autocorrelation"], noi["autocorrelation_sd"], False)
+            signals["spectrum"] = _distinct_from(hf, noi["high_frequency_ratio"], noi["high_frequency_ratio_sd"],
+                                                 SMOOTH_EXTREME["high_frequency_ratio"])
+            signals["smoothness"] = _distinct_from(ac, noi["autocorrelation"], noi["autocorrelation_sd"],
+                                                   SMOOTH_EXTREME["autocorrelation"])
         if signals["spectrum"] >= 0.5:
             reasons.append(f"spectrum close to the {anchors.noise_name}: {hf:.0%} of power at high frequencies "
                            f"({'natural ' + format(nat['high_frequency_ratio'], '.0%') + ', ' if nat else ''}"

@@ -234,9 +234,7 @@ def total_variation_per_sample(unit: tf.Tensor) -> tf.Tensor:
         dy = tf.abs(unit[:, 1:, :, :] - unit[:, :-1, :, :])
         dx = tf.abs(unit[:, :, 1:, :] - unit[:, :, :-1, :])
         return 0.5 * (_spatial_mean(dy) + _spatial_mean(dx))
-    if unit.shape.rank == 3:  # (B, L, C) sequences
-        return _spatial_mean(tf.abs(unit[:, 1:] - unit[:, :-1]))
-    return _spatial_mean(tf.abs(unit[:, 1:] - unit[:, :-1]))
+    return _spatial_mean(tf.abs(unit[:, 1:] - unit[:, :-1]))  # (B, F) vectors, (B, L, C) sequences
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,18 @@ def test_statistic_bounds_can_come_from_reference_data(result, digits_reference)
         amaxcheck.check(result, verdict=False, stat_bounds={"rms_contrast": "tukey"})
     with pytest.raises(ValueError, match="use \\(lo, hi\\), 'tukey' or 'zscore'"):
         amaxcheck.check(result, reference=x, verdict=False, stat_bounds={"rms_contrast": "iqr"})
+
+
+def test_without_reference_a_class_must_move_significantly_and_substantially_from_the_noise_control():
+    from amaxcheck.checks import _distinct_from
+
+    # A tight twin (0.40 +- 0.02 high-frequency share): 0.35 is 2.5 spreads away, significant, but it removed
+    # only an eighth of the twin's noise. A memorizing model looks like this; it must not pass as healthy.
+    assert _distinct_from(0.35, 0.40, 0.02, extreme=0.0) == pytest.approx(0.75)
+    assert _distinct_from(0.08, 0.40, 0.02, extreme=0.0) == 0.0  # significant and substantial
+    # A wide twin spread: substantial (62% of the way) but only 1.25 spreads: partly distinct.
+    assert _distinct_from(0.15, 0.40, 0.20, extreme=0.0) == pytest.approx(0.375)
+    # Autocorrelation: the healthy end is 1; moving the other way is as degenerate as the control.
+    assert _distinct_from(0.95, 0.55, 0.05, extreme=1.0) == 0.0
+    assert _distinct_from(0.50, 0.55, 0.05, extreme=1.0) == 1.0
+    assert np.isnan(_distinct_from(float("nan"), 0.55, 0.05, extreme=1.0))

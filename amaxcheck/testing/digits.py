@@ -94,7 +94,6 @@ def build_cnn(seed: int = 0, name: str = "digits_cnn"):
 def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, data: DigitsData | None = None):
     """Train and return ``(model, test_accuracy)`` for one of :data:`KINDS`."""
     import keras
-    import tensorflow as tf
 
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
@@ -121,10 +120,8 @@ def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, d
 
 def _adversarial_fit(model, x, y, *, epochs: int, seed: int, eps: float = 0.25, alpha: float = 0.3125):
     """Fast adversarial training: FGSM from a random start inside the eps-ball (L-inf), clipped to [0, 1]."""
-    import tensorflow as tf
-
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy() if hasattr(tf, "keras") else None
     import keras
+    import tensorflow as tf
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     opt = model.optimizer
