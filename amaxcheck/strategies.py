@@ -42,8 +42,9 @@ registers two profiles:
 * ``"amaxcheck-ci"``: the same on top of hypothesis' built-in ``"ci"``
   profile (derandomized, no example database, prints reproduction blobs).
 
-Load one with ``pytest --hypothesis-profile=amaxcheck`` (import
-``amaxcheck.strategies`` in your ``conftest.py`` so it is registered first),
+Load one with ``pytest -p amaxcheck.strategies --hypothesis-profile=amaxcheck``
+(``-p`` imports this module before hypothesis looks the profile up; an
+``import amaxcheck.strategies`` in your root ``conftest.py`` does the same),
 or decorate single tests with :func:`slow_settings`, which keeps whatever
 profile is active (so ``--hypothesis-profile=ci`` still derandomizes) and
 only overrides what slow tests need.
