@@ -42,6 +42,7 @@ class ModelAdapter:
     _tap: Any = None  # keras.Model from inputs to [pre-activation, *layer outputs]
     _head: Any = None  # Dense layer whose activation is bypassed, if any
     _tap_layers: tuple[str, ...] = ()
+    _forward: Any = None  # compiled forward pass of the real model (see probabilities)
 
     # ------------------------------------------------------------------ graph
     def model_inputs(self, x: tf.Tensor) -> Any:
@@ -90,16 +91,17 @@ class ModelAdapter:
     # ------------------------------------------------------------- numpy side
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities of the real, unmodified model (softmax applied to raw logits outputs)."""
-        chunks = []
-        for start in range(0, len(images), batch_size):
-            x = tf.convert_to_tensor(images[start:start + batch_size], self.input_dtype)
-            out = tf.cast(self._select_output(self.model(self.model_inputs(x), training=False)), tf.float32)
-            if self.score_kind == "logits":
-                out = tf.nn.softmax(out, axis=-1)
-            chunks.append(out.numpy())
+        if self._forward is None:
+            self._forward = tf.function(self._probabilities, reduce_retracing=True)
+        chunks = [self._forward(tf.convert_to_tensor(images[start:start + batch_size], self.input_dtype)).numpy()
+                  for start in range(0, len(images), batch_size)]
         if not chunks:
             return np.zeros((0, self.n_classes), np.float32)
         return np.concatenate(chunks).astype(np.float32)
+
+    def _probabilities(self, x: tf.Tensor) -> tf.Tensor:
+        out = tf.cast(self._select_output(self.model(self.model_inputs(x), training=False)), tf.float32)
+        return tf.nn.softmax(out, axis=-1) if self.score_kind == "logits" else out
 
     def with_layers(self, layer_names: Sequence[str]) -> "ModelAdapter":
         """An adapter whose ``scores`` also returns the named layers' outputs."""
@@ -118,6 +120,7 @@ class ModelAdapter:
         clone._tap = keras.Model(self.model.inputs, [pre, *layer_outputs])
         clone._tap_layers = names
         clone._head = self._head
+        clone._forward = None
         if self._tap is None and self.score_kind in ("softmax",):
             clone.score_kind = "probabilities"
         return clone

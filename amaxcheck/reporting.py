@@ -29,8 +29,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import numpy as np
-
 from ._atomic import atomic_write_text
 from .report import jsonable
 
