@@ -19,7 +19,7 @@ import tensorflow as tf
 from .errors import AscentDivergedError, ClassSelectionError, ConfigError
 from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint
 from .objectives import AscentContext, Objective, default_objective
-from .parameterization import make_parameterization
+from .parameterization import image_layout, make_parameterization
 from .progress import Progress
 from .result import SynthesisResult
 from .transforms import N_RANDOM, Transforms, apply_transforms
@@ -279,6 +279,12 @@ def synthesize(
         transforms = Transforms.none()
     elif not isinstance(transforms, Transforms):
         raise ConfigError(f"transforms must be 'auto', None or a Transforms(...), got {transforms!r}")
+    if jit_compile and transforms.warps and image_layout(adapter.input_shape) is not None:
+        raise ConfigError(
+            f"jit_compile=True cannot compile the random warp of {transforms} (XLA has no kernel for "
+            "ImageProjectiveTransformV3); pass transforms=None or Transforms(blur=...) with it, or leave "
+            "jit_compile off (measured 2.3x slower than the default on CPU for the digits CNN: benchmarks/bench_ascent.py --jit)"
+        )
     param = make_parameterization(parameterization, adapter.input_shape)
 
     key = (repr(objective), id(objective) if type(objective).__name__ == "Custom" else 0, repr(param), transforms,

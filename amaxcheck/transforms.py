@@ -58,8 +58,13 @@ class Transforms:
         return cls()
 
     @property
+    def warps(self) -> bool:
+        """True when a shift, zoom or rotation is drawn (one affine warp per sample and step)."""
+        return self.jitter > 0 or self.scale != (1.0, 1.0) or self.rotate > 0
+
+    @property
     def active(self) -> bool:
-        return self.jitter > 0 or self.scale != (1.0, 1.0) or self.rotate > 0 or self.blur > 0
+        return self.warps or self.blur > 0
 
     def as_dict(self) -> dict:
         return {"jitter": self.jitter, "scale": list(self.scale), "rotate": self.rotate, "blur": self.blur}
@@ -72,7 +77,7 @@ def apply_transforms(unit: tf.Tensor, u: tf.Tensor, spec: Transforms, shape: tup
         return unit
     h, w, c = hwc
     x = tf.reshape(unit, (-1, h, w, c))
-    if spec.jitter > 0 or spec.scale != (1.0, 1.0) or spec.rotate > 0:
+    if spec.warps:
         tx, ty = u[:, 0] * spec.jitter, u[:, 1] * spec.jitter
         lo, hi = spec.scale
         s = lo + (u[:, 2] + 1.0) * 0.5 * (hi - lo)

@@ -247,8 +247,17 @@ def test_not_a_keras_model():
     (dict(parameterization="wavelet"), "unknown parameterization"),
     (dict(transforms="lots"), "transforms must be"),
     (dict(objective="logit"), "objective must be an amaxcheck Objective"),
+    (dict(jit_compile=True), "jit_compile=True cannot compile the random warp"),
 ])
 def test_bad_settings_are_refused(digits_model, kwargs, message):
     settings = {**FAST, **kwargs}
     with pytest.raises((ConfigError, ValueError), match=message):
         amaxcheck.synthesize(digits_model, [0], **settings)
+
+
+def test_jit_compile_runs_without_the_warp_and_matches_the_default_loop(digits_model):
+    plain = amaxcheck.synthesize(digits_model, [4], transforms=None, **FAST)
+    jit = amaxcheck.synthesize(digits_model, [4], transforms=None, jit_compile=True, **FAST)
+    # XLA fuses differently: close, not bit-identical
+    np.testing.assert_allclose(jit.images, plain.images, atol=0.05)
+    assert jit.settings["jit_compile"] is True
