@@ -362,7 +362,7 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
     ``x_raw`` is a batch of probe inputs in the raw range (the engine passes
     starting points and random inputs across the range): a gradient that is zero
     at one point (a ReLU that does not fire there) is not a missing path.
-    The error names the first layer whose output no longer depends on the input.
+    The error names the first step (preprocess or layer) whose output no longer depends on the input.
     """
     x = tf.constant(x_raw, tf.float32)
     with tf.GradientTape() as tape:
