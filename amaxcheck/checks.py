@@ -29,12 +29,13 @@ from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Rep
 
 #: signals entering the verdict, in report order
 SIGNALS = ("spectrum", "smoothness", "alignment", "reach", "robustness")
-_SIGNAL_LABEL = {
-    "spectrum": "high-frequency energy",
-    "smoothness": "pixel correlation",
-    "alignment": "match to own class's reference images",
-    "reach": "confidence the ascent can reach",
-    "robustness": "confidence under mild blur/shift/rescale",
+#: model-level reason per signal, said of the classes where the signal is 0.5 or more
+_MODEL_REASON = {
+    "spectrum": "high-frequency energy close to the noise control's ideal inputs",
+    "smoothness": "neighbouring pixels correlate about as little as in the noise control's ideal inputs",
+    "alignment": "the ideal input looks more like other classes' reference images than its own",
+    "reach": "the ascent cannot raise the class much above chance",
+    "robustness": "confidence collapses under a mild blur, shift or rescale",
 }
 
 
@@ -580,11 +581,12 @@ def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per
 
 
 def _model_reasons(reports: list[ClassReport]) -> list[str]:
+    """One line per signal that is degenerate (>= 0.5) in at least half of the classes."""
     out = []
     n = len(reports)
     for name in SIGNALS:
         vals = [r.signals.get(name, float("nan")) for r in reports]
         bad = sum(1 for v in vals if np.isfinite(v) and v >= 0.5)
         if bad and bad >= n / 2:
-            out.append(f"{bad} of {n} classes: {_SIGNAL_LABEL[name]} is closer to the noise control than to natural data")
+            out.append(f"{bad} of {n} classes: {_MODEL_REASON[name]}")
     return out
