@@ -499,7 +499,7 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
             r, _ = retained_confidence(predict, sub, cls, rng_)
             retained_nat = float(np.median(r))
     else:
-        natural_name = "none (no reference data: distance from the noise control only, weaker)"
+        natural_name = "none (no reference data: distance from the noise control towards a smooth image, weaker)"
         natural = {}
         retained_nat = 1.0
         notes.append("no reference data: spectrum and smoothness count as distinct from the noise control only if "
