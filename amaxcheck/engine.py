@@ -117,8 +117,7 @@ class _Engine:
 
     def _objective(self, unit: tf.Tensor, seen_unit: tf.Tensor, targets: tf.Tensor):
         raw = self.to_raw(seen_unit)
-        x = self.preprocess(raw) if self.preprocess is not None else raw
-        logits, log_probs, acts = self.adapter.scores(tf.cast(x, self.adapter.input_dtype))
+        logits, log_probs, acts = self.adapter.scores(self.adapter.prepared(raw, self.preprocess))
         ctx = AscentContext(logits=logits, log_probs=log_probs, targets=targets, unit_image=unit,
                             model_input=raw, activations=acts)
         return tf.cast(self.objective(ctx), tf.float32), log_probs

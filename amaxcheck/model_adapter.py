@@ -58,6 +58,10 @@ class ModelAdapter:
                 inputs.append(tf.repeat(fixed[None], batch, axis=0))
         return inputs
 
+    def prepared(self, raw: tf.Tensor, preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> tf.Tensor:
+        """What the model receives for raw-range inputs: ``preprocess`` (if any), then its input dtype."""
+        return tf.cast(preprocess(raw) if preprocess is not None else raw, self.input_dtype)
+
     def scores(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
         """``(logits, log_probs, activations)`` for a batch of raw-range inputs (graph-safe)."""
         if self._tap is not None:
@@ -367,8 +371,7 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
     x = tf.constant(x_raw, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        seen = preprocess(x) if preprocess is not None else x
-        logits, _, _ = adapter.scores(tf.cast(seen, adapter.input_dtype))
+        logits, _, _ = adapter.scores(adapter.prepared(x, preprocess))
         total = tf.reduce_sum(logits)
     grad = tape.gradient(total, x)
     if grad is not None and bool(tf.reduce_any(grad != 0)):
@@ -409,8 +412,7 @@ def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Optional
             sub = keras.Model(model.inputs, layer.output)
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                seen = preprocess(x) if preprocess is not None else x
-                out = sub(adapter.model_inputs(tf.cast(seen, adapter.input_dtype)), training=False)
+                out = sub(adapter.model_inputs(adapter.prepared(x, preprocess)), training=False)
                 outs = out if isinstance(out, (list, tuple)) else [out]
                 total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in outs])
             g = tape.gradient(total, x)
