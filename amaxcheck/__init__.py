@@ -17,19 +17,19 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
-    "synthesize": "engine",
-    "resolve_classes": "engine",
-    "SynthesisResult": "result",
-    "Transforms": "transforms",
+    "synthesize": "ascent.engine",
+    "resolve_classes": "ascent.engine",
+    "SynthesisResult": "ascent.result",
+    "Transforms": "ascent.transforms",
     "objectives": None,
     "stats": None,
     "errors": None,
     "strategies": None,
-    "check": "checks",
-    "Report": "checks",
-    "ClassReport": "checks",
-    "CheckResult": "checks",
-    "shuffled_twin": "controls",
+    "check": "verdict.checks",
+    "Report": "verdict.checks",
+    "ClassReport": "verdict.checks",
+    "CheckResult": "verdict.checks",
+    "shuffled_twin": "verdict.controls",
     "assert_confident": "assertions",
     "assert_in_top_k": "assertions",
     "assert_stats_within": "assertions",
@@ -68,10 +68,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import errors, objectives, stats, strategies
     from .assertions import assert_confident, assert_in_top_k, assert_not_degenerate, assert_stats_within
-    from .checks import CheckResult, ClassReport, Report, check
-    from .controls import shuffled_twin
-    from .engine import resolve_classes, synthesize
+    from .verdict.checks import CheckResult, ClassReport, Report, check
+    from .verdict.controls import shuffled_twin
+    from .ascent.engine import resolve_classes, synthesize
     from .errors import *  # noqa: F401,F403
     from .loading import load_model
-    from .result import SynthesisResult
-    from .transforms import Transforms
+    from .ascent.result import SynthesisResult
+    from .ascent.transforms import Transforms

@@ -130,7 +130,7 @@ class ArtifactScope:
         if self.mode == "never" and not force:
             return None, "not saved (--amax-artifacts never)"
         try:
-            from .artifacts import write_artifacts
+            from .output.artifacts import write_artifacts
 
             if self.before_write is not None:
                 self.before_write()
@@ -170,7 +170,6 @@ class ArtifactScope:
         if self.checker is not None:
             return self.checker(result, **kwargs)
         from . import check
-
         return check(result, **kwargs)
 
     # -------------------------------------------------------------- properties
@@ -248,7 +247,7 @@ def _report_for(subject: Any, scope: Optional[ArtifactScope], reuse: Callable[[A
             )
     else:
         result = subject
-    from .result import SynthesisResult
+    from .ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):
         raise TypeError(
@@ -259,7 +258,6 @@ def _report_for(subject: Any, scope: Optional[ArtifactScope], reuse: Callable[[A
     if scope is not None:
         return scope.run_check(result, **kwargs)
     from . import check
-
     return check(result, **kwargs)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from . import __version__
-from .config import ProjectDefaults, load_defaults
+from .pyproject import ProjectDefaults, load_defaults
 from .errors import AmaxcheckError, ConfigError, ReferenceDataError
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -422,7 +422,6 @@ class _Loaded:
 def _load_inputs(opts: Options, console: _Console, *, debug: bool) -> _Loaded:
     """Labels, reference, model: cheap checks first, then TensorFlow."""
     from . import loading
-
     labels = read_labels(opts.labels) if opts.values.get("labels") else None
     reference = None
     ref_path = opts.values.get("reference")
@@ -444,7 +443,7 @@ def _load_inputs(opts: Options, console: _Console, *, debug: bool) -> _Loaded:
 
 def _model_facts(model: Any) -> tuple[tuple[int, ...], int]:
     """Input shape (without batch) and number of classes, as the engine will see them."""
-    from .model_adapter import adapt
+    from .ascent.model_adapter import adapt
 
     adapter = adapt(model)
     return tuple(adapter.input_shape), int(adapter.n_classes)
@@ -453,8 +452,9 @@ def _model_facts(model: Any) -> tuple[tuple[int, ...], int]:
 def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool) -> int:
     """The gate: load, synthesize, check, report. Returns the exit code."""
     import amaxcheck
-    from . import loading, reporting
-    from .checks import validate_reference
+    from . import loading
+    from .output import reporting
+    from .verdict.checks import validate_reference
 
     console = _Console(bool(opts.quiet))
     notes = list(opts.project.notes)
@@ -506,7 +506,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
 
     artifacts_dir = opts.values.get("artifacts")
     if artifacts_dir:
-        from .artifacts import write_artifacts
+        from .output.artifacts import write_artifacts
 
         _writing("--artifacts", artifacts_dir, lambda: write_artifacts(report, artifacts_dir, summary_extra=extras))
     doc = reporting.build_document(report, extras)
@@ -543,7 +543,7 @@ def run_show(opts: Options, *, debug: bool) -> int:
     """Synthesize one class and save its best restart as an upscaled PNG (and optionally the ascent as a GIF)."""
     import amaxcheck
     from ._atomic import atomic_write_bytes
-    from .artifacts import save_png, to_uint8, upscale
+    from .output.artifacts import save_png, to_uint8, upscale
 
     console = _Console(bool(opts.quiet))
     loaded = _load_inputs(opts, console, debug=debug)
@@ -600,7 +600,7 @@ def _frame(image: Any, input_range: Sequence[float], size: int, caption: str) ->
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from .artifacts import to_uint8, upscale
+    from .output.artifacts import to_uint8, upscale
 
     tile = upscale(to_uint8(image[None], input_range)[0], size)
     rgb = np.repeat(tile, 3, axis=-1) if tile.shape[-1] == 1 else tile

@@ -90,7 +90,7 @@ def tv_reduces_high_frequency(model: Any, classes: Any, settings: AscentSettings
     mean :func:`~amaxcheck.stats.high_frequency_ratio` over all samples:
     holds when ``mean(more TV) <= mean(settings) + tolerance``.
     """
-    from .stats import as_unit, high_frequency_ratio
+    from .verdict.stats import as_unit, high_frequency_ratio
 
     if not more > 0:
         raise ConfigError(f"more must be a positive increase of the TV weight, got {more!r}")
@@ -120,13 +120,13 @@ def survives_quantization(model: Any, classes: Any, settings: AscentSettings, *,
     in the first place (then there is no ideal input of ``c`` to speak of),
     and for any restart whose class changes when quantized.
     """
-    from .stats import quantize
+    from .verdict.stats import quantize
 
     result = cached_synthesize(model, classes, settings, labels=labels, **synthesize_kwargs)
     q = quantize(result.images, result.input_range, levels=levels)
     adapter = getattr(result, "adapter", None)
     if adapter is None:
-        from .model_adapter import adapt
+        from .ascent.model_adapter import adapt
 
         keep = ("input", "output", "fixed_inputs", "input_shape")
         adapter = adapt(model, **{k: v for k, v in synthesize_kwargs.items() if k in keep})
@@ -159,7 +159,7 @@ _TWINS: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictio
 
 def _twin(model: Any, seed: int) -> Any:
     """One shuffled twin per (model, seed): a new twin object would recompile the engine every example."""
-    from .controls import shuffled_twin
+    from .verdict.controls import shuffled_twin
 
     per_model = _TWINS.setdefault(model, {})
     if seed not in per_model:
@@ -179,7 +179,7 @@ def restarts_agree_more_than_twin(model: Any, classes: Any, settings: AscentSett
     (built once per model and seed). Needs ``restarts >= 2``, pixel
     parameterization and no transforms (see the module docstring for why).
     """
-    from .stats import restart_agreement
+    from .verdict.stats import restart_agreement
 
     if settings.restarts < 2:
         raise ConfigError(

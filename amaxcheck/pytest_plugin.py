@@ -425,7 +425,7 @@ def model_key(model: Any) -> Optional[tuple]:
         return None
     if not isinstance(model, keras.Model):
         return None
-    from .model_adapter import fingerprint
+    from .ascent.model_adapter import fingerprint
 
     try:
         config = json.dumps(model.get_config(), sort_keys=True, default=repr)
@@ -639,7 +639,7 @@ class AmaxBaseline:
         Returns the :class:`~amaxcheck.baselines.BaselineOutcome`.
         """
         __tracebackhide__ = True
-        from . import baselines
+        from .output import baselines
         from .errors import BaselineError
 
         self._count += 1

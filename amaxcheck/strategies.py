@@ -78,10 +78,10 @@ from hypothesis.errors import HypothesisDeprecationWarning, InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from .errors import ConfigError
-from .result import SynthesisResult
+from .ascent.result import SynthesisResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .transforms import Transforms
+    from .ascent.transforms import Transforms
 
 __all__ = [
     "AscentSettings",
@@ -225,7 +225,7 @@ class AscentSettings:
     # ---------------------------------------------------------------- use
     def objective(self):
         """The objective these settings maximize (the engine's default, with ``tv_weight``)."""
-        from .objectives import default_objective
+        from .ascent.objectives import default_objective
 
         return default_objective(self.tv_weight)
 
@@ -243,7 +243,7 @@ class AscentSettings:
 
     def synthesize(self, model: Any, classes: Any = "all", **kwargs: Any) -> "SynthesisResult":
         """Run :func:`amaxcheck.synthesize` with these settings (uncached; see :func:`cached_synthesize`)."""
-        from .engine import synthesize
+        from .ascent.engine import synthesize
 
         kwargs.setdefault("progress", False)
         return synthesize(model, classes, **self.synthesize_kwargs(), **kwargs)
@@ -289,7 +289,7 @@ def _plain(value: Any) -> Any:
 
 
 def _transforms_cls():
-    from .transforms import Transforms
+    from .ascent.transforms import Transforms
 
     return Transforms
 
@@ -449,7 +449,7 @@ def _n_classes(model: Any, model_kwargs: dict[str, Any]) -> int:
         if model < 1:
             raise InvalidArgument(f"the number of classes must be >= 1, got {model!r}")
         return int(model)
-    from .model_adapter import adapt
+    from .ascent.model_adapter import adapt
 
     kwargs = {k: model_kwargs[k] for k in ("input", "output", "fixed_inputs", "input_shape") if k in model_kwargs}
     return adapt(model, **kwargs).n_classes
@@ -471,7 +471,7 @@ def _class_pool(model: Any, labels: Optional[Sequence[str]], by: str, among: Opt
         raise InvalidArgument(f"by={by!r} needs labels=[...] (one name per class)")
     if among is None:
         return list(range(n)), labels
-    from .engine import resolve_classes
+    from .ascent.engine import resolve_classes
 
     return resolve_classes(list(among), n, labels), labels
 
@@ -585,7 +585,7 @@ def cached_synthesize(model: Any, classes: Any, settings: AscentSettings, *,
         hash(key)
     except TypeError:  # something unhashable: just run it
         return settings.synthesize(model, classes, labels=labels, **kwargs)
-    from .model_adapter import fingerprint
+    from .ascent.model_adapter import fingerprint
 
     with _lock:
         per_model = _cache.setdefault(model, collections.OrderedDict())

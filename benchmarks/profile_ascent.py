@@ -73,7 +73,7 @@ def bare_seconds(bare, steps):
 
 def breakdown(model, steps, repeats):
     """Seconds spent in each part of synthesize(), summed over `repeats` calls, and the bare cost."""
-    from amaxcheck import engine, model_adapter
+    from amaxcheck.ascent import engine, model_adapter
 
     synth(model, steps)
     eng = next(iter(engine._ENGINES[model].values()))
@@ -118,7 +118,7 @@ def parts(model, repeats):
     import tensorflow as tf
 
     from amaxcheck import objectives
-    from amaxcheck.transforms import Transforms, apply_transforms
+    from amaxcheck.ascent.transforms import Transforms, apply_transforms
 
     shape = tuple(model.input_shape[1:])
     rng = np.random.default_rng(0)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 import amaxcheck
-from amaxcheck.checks import SIGNALS
-from amaxcheck.artifacts import grid_image, save_png, to_uint8
+from amaxcheck.verdict.checks import SIGNALS
+from amaxcheck.output.artifacts import grid_image, save_png, to_uint8
 from amaxcheck.testing import digits
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -127,7 +127,7 @@ def test_statistic_bounds_can_come_from_reference_data(result, digits_reference)
 
 
 def test_without_reference_a_class_must_move_significantly_and_substantially_from_the_noise_control():
-    from amaxcheck.checks import _distinct_from
+    from amaxcheck.verdict.checks import _distinct_from
 
     # A tight twin (0.40 +- 0.02 high-frequency share): 0.35 is 2.5 spreads away, significant, but it removed
     # only an eighth of the twin's noise. A memorizing model looks like this; it must not pass as healthy.

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amaxcheck import cli, config
+from amaxcheck import cli
+from amaxcheck import pyproject as config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits"

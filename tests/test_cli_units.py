@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amaxcheck import cli, config, loading, reporting
+from amaxcheck import cli, loading
+from amaxcheck import pyproject as config
+from amaxcheck.output import reporting
 from amaxcheck.errors import ConfigError, ModelLoadError, ReferenceDataError, UnsafeModelError
-from amaxcheck.report import CheckResult, ClassReport, RankedClass, Report
+from amaxcheck.verdict.report import CheckResult, ClassReport, RankedClass, Report
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits" / "digits_cnn.keras"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import amaxcheck
-from amaxcheck import baselines
+from amaxcheck.output import baselines
 from amaxcheck.assertions import _CURRENT, ArtifactScope, artifacts_to, current_scope
 from amaxcheck.errors import BaselineError
 from amaxcheck.pytest_plugin import artifact_folder_name

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from amaxcheck import stats as S
-from amaxcheck.controls import white_noise
+from amaxcheck.verdict.controls import white_noise
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import amaxcheck.strategies as ast
 from amaxcheck import properties
 from amaxcheck.errors import ConfigError
 from amaxcheck.strategies import AscentSettings
-from amaxcheck.transforms import Transforms
+from amaxcheck.ascent.transforms import Transforms
 
 BROKEN = 7  # the class whose head weights the broken model loses
 
@@ -66,7 +66,7 @@ def test_slow_settings_keep_the_active_profile():
 
 
 def test_literal_defaults_match_the_engine():
-    from amaxcheck.engine import DEFAULT_TV_WEIGHT
+    from amaxcheck.ascent.engine import DEFAULT_TV_WEIGHT
 
     assert ast._ENGINE_TV_WEIGHT == DEFAULT_TV_WEIGHT
     assert ast._ENGINE_LEARNING_RATE == inspect.signature(amaxcheck.synthesize).parameters["learning_rate"].default

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import amaxcheck
-from amaxcheck.checks import SIGNALS
+from amaxcheck.verdict.checks import SIGNALS
 from amaxcheck.testing import digits
 
 SETTINGS = dict(restarts=4, steps=256, seed=0, progress=False)

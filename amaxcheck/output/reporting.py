@@ -29,8 +29,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ._atomic import atomic_write_text
-from .report import jsonable
+from .._atomic import atomic_write_text
+from ..verdict.report import jsonable
 
 _VERSION_SOURCES = {  # key -> (module name, distribution name)
     "amaxcheck": ("amaxcheck", "amaxcheck"),

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from . import stats as S
-from .errors import AmaxcheckError, DataError, ReferenceDataError
+from ..errors import AmaxcheckError, DataError, ReferenceDataError
 from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
 
 #: signals entering the verdict, in report order
@@ -273,7 +273,7 @@ def check(
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
     """
-    from .result import SynthesisResult
+    from ..ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):
         raise TypeError(f"check() takes the SynthesisResult returned by amaxcheck.synthesize, got {type(result).__name__}")
@@ -473,7 +473,7 @@ def _predictor(result, model) -> Optional[Callable[[np.ndarray], np.ndarray]]:
     if model is None or model is result.model:
         adapter = result.adapter
     else:
-        from .model_adapter import adapt
+        from ..ascent.model_adapter import adapt
 
         kw = result.call_kwargs
         adapter = adapt(model, input=kw.get("input"), output=kw.get("output"), fixed_inputs=kw.get("fixed_inputs"),
@@ -524,7 +524,7 @@ _TWIN_CACHE: dict[tuple, dict[str, float]] = {}
 def _twin_stats(result, model) -> tuple[dict[str, float], str]:
     """Median statistics of the shuffled-weights twin's ideal inputs, synthesized with the result's settings."""
     from .controls import shuffled_twin
-    from .engine import synthesize
+    from ..ascent.engine import synthesize
 
     kw = dict(result.call_kwargs)
     kw["restarts"] = min(2, int(kw.get("restarts", 1)))

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .errors import ModelError, NoGradientError
+from ..errors import ModelError, NoGradientError
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from .errors import ModelError
+from ..errors import ModelError
 
 # Square root of the colour correlation of ImageNet pixels (lucid's
 # color_correlation_svd_sqrt), normalized so its largest column norm is 1.

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ._atomic import atomic_write_text
-from .errors import BaselineError
+from .._atomic import atomic_write_text
+from ..errors import BaselineError
 
 __all__ = ["BASELINE_FORMAT", "DEFAULT_RTOL", "DEFAULT_ATOL", "BaselineOutcome", "baseline_data", "load_baseline",
            "write_baseline", "compare", "check_baseline", "assert_baseline"]

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 
 def shuffled_twin(model: Any, seed: int = 0) -> Any:

@@ -9,8 +9,8 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from ._atomic import atomic_write_with
-from .errors import ClassSelectionError
+from .._atomic import atomic_write_with
+from ..errors import ClassSelectionError
 
 
 @dataclass(frozen=True)

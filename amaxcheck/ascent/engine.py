@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from .errors import AscentDivergedError, ClassSelectionError, ConfigError
+from ..errors import AscentDivergedError, ClassSelectionError, ConfigError
 from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint
 from .objectives import AscentContext, Objective, default_objective
 from .parameterization import image_layout, make_parameterization

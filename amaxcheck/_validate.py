@@ -1,0 +1,80 @@
+"""Validation of settings, written once: every face (API, CLI, pyproject, pytest, hypothesis) calls these.
+
+Each function returns the value in its canonical type or raises
+:class:`~amaxcheck.errors.ConfigError` naming the setting, what was given and
+what is accepted. ``where`` prefixes the message (e.g. ``"--steps"`` or
+``"pyproject.toml [tool.amaxcheck]: steps"``) so the user sees the setting the
+way they typed it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+#: the largest finite float32: inputs beyond it cannot reach a model
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def integer(value: Any, where: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """An ``int`` (not a bool) in ``[minimum, maximum]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ConfigError(f"{where} must be an integer >= {minimum}{upper}, got {value!r}")
+    return int(value)
+
+
+def number(value: Any, where: str, *, lo: float = -math.inf, hi: float = math.inf,
+           lo_open: bool = False, what: str = "") -> float:
+    """A finite ``float`` (not a bool) in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    f = float(value) if ok else math.nan
+    if not (math.isfinite(f) and (f > lo if lo_open else f >= lo) and f <= hi):
+        raise ConfigError(f"{where} must be {what or _describe(lo, hi, lo_open)}, got {value!r}")
+    return f
+
+
+def probability(value: Any, where: str) -> float:
+    """A number in ``[0, 1]``."""
+    return number(value, where, lo=0.0, hi=1.0, what="a number in [0, 1]")
+
+
+def input_range(value: Any, where: str = "input_range") -> tuple[float, float]:
+    """Two finite float32 numbers ``lo < hi``; a string ``"LO,HI"`` is accepted too."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        try:
+            value = tuple(float(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"{where} must be two numbers LO,HI (e.g. 0,1 or 0,255 or -1,1), got {value!r}") from None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be two numbers (lo, hi), e.g. (0, 1), (0, 255) or (-1, 1); "
+                          f"got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+        raise ConfigError(f"{where} must satisfy lo < hi with finite values, got ({lo:g}, {hi:g}); "
+                          "e.g. (0, 1), (0, 255) or (-1, 1)")
+    if max(abs(lo), abs(hi)) > FLOAT32_MAX or (hi - lo) > FLOAT32_MAX:
+        raise ConfigError(f"{where} ({lo:g}, {hi:g}) does not fit in float32 (models compute in float32, "
+                          f"largest {FLOAT32_MAX:.3g}); give the range the model was trained on, e.g. (0, 255)")
+    return lo, hi
+
+
+def choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return str(value)
+
+
+def _describe(lo: float, hi: float, lo_open: bool) -> str:
+    if lo == 0 and lo_open and hi == math.inf:
+        return "a positive number"
+    if hi == math.inf:
+        return f"a number {'>' if lo_open else '>='} {lo:g}"
+    return f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"

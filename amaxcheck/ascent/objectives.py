@@ -1,0 +1,323 @@
+"""Objectives: small composable values the ascent maximizes (lucid style).
+
+    >>> from amaxcheck.objectives import class_log_prob, total_variation
+    >>> obj = class_log_prob() - 0.05 * total_variation()
+
+Each objective maps an :class:`AscentContext` to one score per sample
+(shape ``(batch,)``); ``+``, ``-``, unary ``-`` and scalar ``*`` combine them.
+Class terms without an explicit class use each sample's own target class.
+Regularizers are computed on the *unit* image (the input mapped to ``[0, 1]``)
+so their weights mean the same thing for a 0..1 model and a 0..255 model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+import tensorflow as tf
+
+
+@dataclass
+class AscentContext:
+    """What an objective can read at one ascent step (all tensors have batch first)."""
+
+    logits: tf.Tensor  # (B, n_classes) class scores (pre-softmax where possible)
+    log_probs: tf.Tensor  # (B, n_classes)
+    targets: tf.Tensor  # (B,) int32 target class of each sample
+    unit_image: tf.Tensor  # (B, *shape) the optimized input mapped to [0, 1], untransformed
+    model_input: tf.Tensor  # (B, *shape) what the model saw, raw range, transformed
+    activations: Mapping[str, tf.Tensor] = field(default_factory=dict)
+
+
+class Objective:
+    """Base class: subclasses implement :meth:`__call__` and may list ``layers`` they read."""
+
+    layers: tuple[str, ...] = ()
+
+    def __call__(self, ctx: AscentContext) -> tf.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # composition -------------------------------------------------------
+    def __add__(self, other: "Objective | float") -> "Objective":
+        return _Sum((self, _as_objective(other)))
+
+    def __radd__(self, other: "Objective | float") -> "Objective":
+        return _Sum((_as_objective(other), self))
+
+    def __sub__(self, other: "Objective | float") -> "Objective":
+        return _Sum((self, _Scaled(-1.0, _as_objective(other))))
+
+    def __rsub__(self, other: "Objective | float") -> "Objective":
+        return _Sum((_as_objective(other), _Scaled(-1.0, self)))
+
+    def __neg__(self) -> "Objective":
+        return _Scaled(-1.0, self)
+
+    def __mul__(self, k: float) -> "Objective":
+        if isinstance(k, Objective):
+            raise TypeError("objectives can be scaled by numbers, not multiplied together; use custom() for products")
+        return _Scaled(float(k), self)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: float) -> "Objective":
+        return _Scaled(1.0 / float(k), self)
+
+
+def _as_objective(value: "Objective | float") -> Objective:
+    if isinstance(value, Objective):
+        return value
+    if isinstance(value, (int, float)):
+        return _Constant(float(value))
+    raise TypeError(f"cannot combine an objective with {type(value).__name__}; use a number or an Objective")
+
+
+@dataclass(frozen=True)
+class _Constant(Objective):
+    value: float
+
+    def __call__(self, ctx):
+        return tf.fill(tf.shape(ctx.targets), tf.constant(self.value, tf.float32))
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+@dataclass(frozen=True)
+class _Sum(Objective):
+    terms: tuple
+
+    @property
+    def layers(self):  # type: ignore[override]
+        return tuple(name for t in self.terms for name in t.layers)
+
+    def __call__(self, ctx):
+        return tf.add_n([t(ctx) for t in self.terms])
+
+    def __repr__(self):
+        out = repr(self.terms[0])
+        for t in self.terms[1:]:
+            if isinstance(t, _Scaled) and t.k < 0:
+                out += f" - {_Scaled(-t.k, t.inner)!r}"
+            else:
+                out += f" + {t!r}"
+        return out
+
+
+@dataclass(frozen=True)
+class _Scaled(Objective):
+    k: float
+    inner: Objective
+
+    @property
+    def layers(self):  # type: ignore[override]
+        return self.inner.layers
+
+    def __call__(self, ctx):
+        return self.k * self.inner(ctx)
+
+    def __repr__(self):
+        if self.k == 1.0:
+            return repr(self.inner)
+        if self.k == -1.0:
+            return f"-{self.inner!r}"
+        inner = f"({self.inner!r})" if isinstance(self.inner, _Sum) else repr(self.inner)
+        return f"{self.k:g}*{inner}"
+
+
+def _pick(scores: tf.Tensor, ctx: AscentContext, cls: Optional[int]) -> tf.Tensor:
+    if cls is None:
+        return tf.gather(scores, ctx.targets, axis=1, batch_dims=1)
+    return scores[:, int(cls)]
+
+
+@dataclass(frozen=True)
+class ClassLogit(Objective):
+    cls: Optional[int] = None
+
+    def __call__(self, ctx):
+        return _pick(ctx.logits, ctx, self.cls)
+
+    def __repr__(self):
+        return f"class_logit({'' if self.cls is None else self.cls})"
+
+
+@dataclass(frozen=True)
+class ClassLogProb(Objective):
+    cls: Optional[int] = None
+
+    def __call__(self, ctx):
+        return _pick(ctx.log_probs, ctx, self.cls)
+
+    def __repr__(self):
+        return f"class_log_prob({'' if self.cls is None else self.cls})"
+
+
+def _spatial_mean(t: tf.Tensor) -> tf.Tensor:
+    """Mean over every axis but the batch axis."""
+    return tf.reduce_mean(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
+
+
+@dataclass(frozen=True)
+class Channel(Objective):
+    layer: str
+    index: int
+
+    @property
+    def layers(self):  # type: ignore[override]
+        return (self.layer,)
+
+    def __call__(self, ctx):
+        act = ctx.activations[self.layer]
+        return _spatial_mean(act[..., self.index])
+
+    def __repr__(self):
+        return f"channel({self.layer!r}, {self.index})"
+
+
+@dataclass(frozen=True)
+class Neuron(Objective):
+    layer: str
+    index: int
+    position: Optional[tuple[int, ...]] = None
+
+    @property
+    def layers(self):  # type: ignore[override]
+        return (self.layer,)
+
+    def __call__(self, ctx):
+        act = ctx.activations[self.layer]
+        if act.shape.rank == 2:
+            return act[:, self.index]
+        if self.position is None:  # centre of the feature map
+            pos = tuple(int(d) // 2 for d in act.shape[1:-1])
+        else:
+            pos = tuple(self.position)
+        return act[(slice(None),) + pos + (self.index,)]
+
+    def __repr__(self):
+        return f"neuron({self.layer!r}, {self.index}{'' if self.position is None else ', ' + repr(self.position)})"
+
+
+@dataclass(frozen=True)
+class L1(Objective):
+    def __call__(self, ctx):
+        return _spatial_mean(tf.abs(ctx.unit_image - 0.5))
+
+    def __repr__(self):
+        return "l1()"
+
+
+@dataclass(frozen=True)
+class L2(Objective):
+    def __call__(self, ctx):
+        return tf.sqrt(_spatial_mean(tf.square(ctx.unit_image - 0.5)) + 1e-12)
+
+    def __repr__(self):
+        return "l2()"
+
+
+@dataclass(frozen=True)
+class TotalVariation(Objective):
+    """Mean absolute difference between neighbouring values of the unit image, in ``[0, 1]``."""
+
+    def __call__(self, ctx):
+        return total_variation_per_sample(ctx.unit_image)
+
+    def __repr__(self):
+        return "total_variation()"
+
+
+def total_variation_per_sample(unit: tf.Tensor) -> tf.Tensor:
+    """Anisotropic TV per sample, averaged over pixel pairs (images ``(B,H,W,C)``, vectors ``(B,F)``, sequences ``(B,L,C)``)."""
+    if unit.shape.rank == 4:
+        return 0.5 * (_spatial_mean(_neighbour_difference(unit, 1)) + _spatial_mean(_neighbour_difference(unit, 2)))
+    return _spatial_mean(_neighbour_difference(unit, 1))
+
+
+def _neighbour_difference(t: tf.Tensor, axis: int) -> tf.Tensor:
+    """``|t[i+1] - t[i]|`` along ``axis`` (static size).
+
+    Written with ``tf.slice`` rather than ``t[:, 1:]``: on CPU the gradient of
+    strided slicing cost 3x more (0.12x vs 0.04x of a MobileNetV2 step at
+    96x96, batch 40; ``benchmarks/profile_ascent.py``).
+    """
+    rank, n = t.shape.rank, int(t.shape[axis])
+    size = [-1] * rank
+    size[axis] = n - 1
+    later = [0] * rank
+    later[axis] = 1
+    return tf.abs(tf.slice(t, later, size) - tf.slice(t, [0] * rank, size))
+
+
+@dataclass(frozen=True)
+class Custom(Objective):
+    fn: Callable[[AscentContext], tf.Tensor]
+    name: str = "custom"
+    layer_names: tuple[str, ...] = ()
+
+    @property
+    def layers(self):  # type: ignore[override]
+        return self.layer_names
+
+    def __call__(self, ctx):
+        out = tf.convert_to_tensor(self.fn(ctx), tf.float32)
+        if out.shape.rank != 1:
+            raise ValueError(
+                f"custom objective {self.name!r} must return one score per sample (shape (batch,)), got shape {out.shape}"
+            )
+        return out
+
+    def __repr__(self):
+        return f"{self.name}()"
+
+
+# Public constructors ---------------------------------------------------------
+
+def class_logit(cls: Optional[int] = None) -> Objective:
+    """Score (logit) of class ``cls``; by default each sample's own target class.
+
+    Plain logit ascent can leave the target near chance because other logits
+    grow too; prefer :func:`class_log_prob` to raise confidence.
+    """
+    return ClassLogit(cls)
+
+
+def class_log_prob(cls: Optional[int] = None) -> Objective:
+    """Log-probability (log-softmax) of class ``cls``; by default each sample's target."""
+    return ClassLogProb(cls)
+
+
+def channel(layer: str, index: int) -> Objective:
+    """Mean activation of channel ``index`` of the named layer over its spatial positions."""
+    return Channel(layer, int(index))
+
+
+def neuron(layer: str, index: int, position: Optional[tuple[int, ...]] = None) -> Objective:
+    """One unit of the named layer (spatial ``position``, default the centre)."""
+    return Neuron(layer, int(index), None if position is None else tuple(int(p) for p in position))
+
+
+def l1() -> Objective:
+    """Mean absolute deviation of the unit image from mid-grey (subtract it to penalize)."""
+    return L1()
+
+
+def l2() -> Objective:
+    """Root-mean-square deviation of the unit image from mid-grey."""
+    return L2()
+
+
+def total_variation() -> Objective:
+    """Total variation of the unit image, in ``[0, 1]`` (subtract it to smooth)."""
+    return TotalVariation()
+
+
+def custom(fn: Callable[[AscentContext], tf.Tensor], name: str = "custom", layers: tuple[str, ...] = ()) -> Objective:
+    """Wrap ``fn(ctx) -> (batch,) tensor`` as an objective; list any ``layers`` it reads from ``ctx.activations``."""
+    return Custom(fn, name, tuple(layers))
+
+
+def default_objective(tv_weight: float = 0.05) -> Objective:
+    """What :func:`amaxcheck.synthesize` maximizes when ``objective=None``."""
+    return class_log_prob() - tv_weight * total_variation()

@@ -1,0 +1,48 @@
+"""Every default amaxcheck uses, in one place.
+
+:class:`amaxcheck.ascent.config.AscentConfig`, :func:`amaxcheck.check`, the
+gate CLI, ``[tool.amaxcheck]``, the pytest plugin and the hypothesis
+strategies all read their defaults from here, so they cannot drift apart.
+This module imports nothing (no TensorFlow).
+"""
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- the ascent
+#: ascent steps per sample
+STEPS = 256
+#: independent starts per class, all in one batch
+RESTARTS = 4
+#: drives every random number of the ascent
+SEED = 0
+#: the model's raw input range
+INPUT_RANGE = (0.0, 1.0)
+#: Adam step size in parameter space
+LEARNING_RATE = 0.05
+#: weight of total variation in the default objective ``class_log_prob() - TV_WEIGHT * total_variation()``
+TV_WEIGHT = 0.05
+#: steps per compiled chunk (best iterate and early stop are checked between chunks)
+CHECK_EVERY = 16
+#: most samples optimized at once
+MAX_BATCH = 256
+#: how optimized variables become an input
+PARAMETERIZATION = "pixel"
+#: per-step random transforms ("auto" scales with the image size)
+TRANSFORMS = "auto"
+
+# --------------------------------------------------------------------------- the checks
+#: target probability the best restart must reach
+MIN_CONFIDENCE = 0.9
+#: the target must rank within the top k classes
+TOP_K = 1
+#: a class (and the model) is degenerate above this value
+MAX_DEGENERACY = 0.5
+#: with labelled reference data, the share of a class's real examples the model must recognize
+MIN_RECALL = 0.5
+#: restarts per class of the learned-nothing control (its statistics are medians over them)
+CONTROL_RESTARTS = 2
+
+# --------------------------------------------------------------------------- caches
+#: compiled engines kept per live model (tracing costs seconds; each engine holds a traced graph)
+ENGINE_CACHE_SIZE = 8
+#: synthesis results and control statistics kept per process (plain arrays; no model is held)
+RESULT_CACHE_SIZE = 64
