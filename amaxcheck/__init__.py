@@ -1,12 +1,27 @@
 """amaxcheck: test trained Keras classifiers through the inputs each class wants most.
 
-The top-level names are loaded lazily, so ``import amaxcheck`` (and the pytest
-plugin) costs nothing until TensorFlow is actually needed.
-
     >>> import amaxcheck
     >>> result = amaxcheck.synthesize(model, classes="all")
     >>> report = amaxcheck.check(result, model)
     >>> amaxcheck.assert_not_degenerate(report)
+
+Where things live (each package has one job):
+
+* :mod:`amaxcheck.ascent` -- synthesizing ideal inputs: the model adapter,
+  objectives, parameterizations, transforms, :class:`AscentConfig` and the one
+  compiled engine behind :func:`synthesize`;
+* :mod:`amaxcheck.verdict` -- judging them: image statistics, controls, the
+  signals and :func:`check`, and the report data;
+* :mod:`amaxcheck.output` -- showing them: the JSON/JUnit/Markdown/terminal
+  renderers, artifacts, baselines;
+* the faces on top: :mod:`amaxcheck.cli` (the gate), :mod:`amaxcheck.pytest_plugin`,
+  :mod:`amaxcheck.strategies` (hypothesis), :mod:`amaxcheck.assertions`;
+* at the root: :mod:`amaxcheck.defaults`, :mod:`amaxcheck.errors`, and the
+  private validation (``_validate``) and cache (``_cache``) every part shares.
+
+The names below are loaded lazily, so ``import amaxcheck`` (and the pytest
+plugin) costs nothing until TensorFlow is actually needed; type checkers and
+IDEs see them through the ``TYPE_CHECKING`` imports.
 """
 from __future__ import annotations
 
@@ -15,10 +30,46 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+__all__ = [
+    "AmaxcheckError",
+    "ArgumentTypeError",
+    "AscentConfig",
+    "AscentDivergedError",
+    "BaselineError",
+    "CheckResult",
+    "ClassReport",
+    "ClassSelectionError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "ModelLoadError",
+    "NoGradientError",
+    "ReferenceDataError",
+    "Report",
+    "SynthesisResult",
+    "Transforms",
+    "UnsafeModelError",
+    "__version__",
+    "assert_confident",
+    "assert_in_top_k",
+    "assert_not_degenerate",
+    "assert_stats_within",
+    "check",
+    "errors",
+    "load_model",
+    "objectives",
+    "resolve_classes",
+    "shuffled_twin",
+    "stats",
+    "strategies",
+    "synthesize",
+]
+
+# public name -> module that defines it (None: the name is a module of its own)
 _LAZY = {
     "synthesize": "ascent.engine",
     "resolve_classes": "ascent.engine",
+    "AscentConfig": "ascent.config",
     "SynthesisResult": "ascent.result",
     "Transforms": "ascent.transforms",
     "objectives": None,
@@ -26,29 +77,20 @@ _LAZY = {
     "errors": None,
     "strategies": None,
     "check": "verdict.checks",
-    "Report": "verdict.checks",
-    "ClassReport": "verdict.checks",
-    "CheckResult": "verdict.checks",
+    "Report": "verdict.report",
+    "ClassReport": "verdict.report",
+    "CheckResult": "verdict.report",
     "shuffled_twin": "verdict.controls",
     "assert_confident": "assertions",
     "assert_in_top_k": "assertions",
     "assert_stats_within": "assertions",
     "assert_not_degenerate": "assertions",
     "load_model": "loading",
-    "AmaxcheckError": "errors",
-    "ModelError": "errors",
-    "ClassSelectionError": "errors",
-    "NoGradientError": "errors",
-    "AscentDivergedError": "errors",
-    "ModelLoadError": "errors",
-    "UnsafeModelError": "errors",
-    "ReferenceDataError": "errors",
-    "DataError": "errors",
-    "BaselineError": "errors",
-    "ConfigError": "errors",
+    **{name: "errors" for name in (
+        "AmaxcheckError", "ArgumentTypeError", "ModelError", "ClassSelectionError", "NoGradientError",
+        "AscentDivergedError", "ModelLoadError", "UnsafeModelError", "ReferenceDataError", "DataError",
+        "BaselineError", "ConfigError")},
 }
-
-__all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -62,16 +104,31 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return list(__all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import errors, objectives, stats, strategies
-    from .assertions import assert_confident, assert_in_top_k, assert_not_degenerate, assert_stats_within
-    from .verdict.checks import CheckResult, ClassReport, Report, check
-    from .verdict.controls import shuffled_twin
+    from .ascent.config import AscentConfig
     from .ascent.engine import resolve_classes, synthesize
-    from .errors import *  # noqa: F401,F403
-    from .loading import load_model
     from .ascent.result import SynthesisResult
     from .ascent.transforms import Transforms
+    from .assertions import assert_confident, assert_in_top_k, assert_not_degenerate, assert_stats_within
+    from .errors import (
+        AmaxcheckError,
+        ArgumentTypeError,
+        AscentDivergedError,
+        BaselineError,
+        ClassSelectionError,
+        ConfigError,
+        DataError,
+        ModelError,
+        ModelLoadError,
+        NoGradientError,
+        ReferenceDataError,
+        UnsafeModelError,
+    )
+    from .loading import load_model
+    from .verdict.checks import check
+    from .verdict.controls import shuffled_twin
+    from .verdict.report import CheckResult, ClassReport, Report

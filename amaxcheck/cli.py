@@ -31,15 +31,18 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from . import __version__
-from .pyproject import ProjectDefaults, load_defaults
+from . import _validate as V
+from . import defaults as D
 from .errors import AmaxcheckError, ConfigError, ReferenceDataError
+from .pyproject import ProjectDefaults, load_defaults
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
-#: Same as :func:`amaxcheck.synthesize` and :func:`amaxcheck.check` (a test keeps them equal).
+#: The gate's defaults, from :mod:`amaxcheck.defaults` (the same as the API's).
 DEFAULTS: dict[str, Any] = {
-    "classes": "all", "steps": 256, "restarts": 4, "seed": 0, "input_range": "0,1",
-    "min_confidence": 0.9, "top_k": 1, "max_degeneracy": 0.5, "quiet": False,
+    "classes": "all", "steps": D.STEPS, "restarts": D.RESTARTS, "seed": D.SEED,
+    "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
+    "max_degeneracy": D.MAX_DEGENERACY, "quiet": False,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -55,40 +58,34 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- argument types
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: Optional[int] = None):
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value: Any = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
+            value = text
+        try:
+            return V.integer(value, "value", minimum, maximum)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace("value must be", "expected")) from None
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
 
 def _probability(text: str) -> float:
     try:
-        value = float(text)
+        value: Any = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value:g}")
-    return value
+        value = text
+    try:
+        return V.probability(value, "value")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("value must be", "expected")) from None
 
 
 def parse_input_range(text: str) -> tuple[float, float]:
-    """``"LO,HI"`` to ``(lo, hi)``; raises :class:`ConfigError` unless two finite numbers with lo < hi."""
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        lo, hi = (float(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--input-range must be two numbers LO,HI (e.g. 0,1 or 0,255; for negatives "
-                          f"write --input-range=-1,1), got {text!r}") from None
-    if not (abs(lo) < float("inf") and abs(hi) < float("inf")) or not lo < hi:
-        raise ConfigError(f"--input-range must satisfy LO < HI with finite values, got {text!r}; e.g. 0,1 or 0,255")
-    return lo, hi
+    """``"LO,HI"`` to ``(lo, hi)``; raises :class:`ConfigError` unless two finite float32 numbers with lo < hi."""
+    return V.input_range(str(text), "--input-range")
 
 
 def parse_classes(text: str) -> Any:
@@ -190,6 +187,7 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
         raise ConfigError("no MODEL given: pass a .keras/.h5 file, a SavedModel folder or module:function, "
                           "or set model = \"...\" in [tool.amaxcheck] of pyproject.toml")
     values["input_range"] = parse_input_range(values["input_range"])
+    values["ascent"] = ascent_config(values)
     if ns.command == "gate":
         values["classes"] = parse_classes(values["classes"])
         for flag, key, folder in (("--json", "json", False), ("--junit-xml", "junit_xml", False),
@@ -203,6 +201,14 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
         if values.get("gif"):
             check_writable(values["gif"], "--gif", folder=False)
     return Options(ns.command, values, project)
+
+
+def ascent_config(values: dict[str, Any]) -> Any:
+    """The :class:`~amaxcheck.ascent.config.AscentConfig` of a command (validated before TensorFlow loads)."""
+    from .ascent.config import AscentConfig
+
+    return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
+                        input_range=values["input_range"])
 
 
 def check_writable(path: str, flag: str, *, folder: bool) -> None:
@@ -481,8 +487,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
 
     classes = _resolve_class_items(opts.classes, loaded.labels)
     console.status(f"synthesizing ideal inputs ({opts.restarts} restarts x {opts.steps} steps per class) ...")
-    result = amaxcheck.synthesize(loaded.model, classes, restarts=opts.restarts, steps=opts.steps, seed=opts.seed,
-                                  input_range=opts.input_range, labels=loaded.labels,
+    result = amaxcheck.synthesize(loaded.model, classes, config=opts.ascent, labels=loaded.labels,
                                   progress=False if opts.quiet else None)
     console.status("checking (controls, perturbations) ...")
     report = amaxcheck.check(result, loaded.model, reference=ref_x, reference_labels=ref_y,

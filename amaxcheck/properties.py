@@ -35,14 +35,14 @@ The properties, and where they hold (measured on the bundled digits CNN):
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from . import _cache
 from .errors import ConfigError
-from .strategies import AscentSettings, _note, _plain, cached_synthesize
+from .strategies import AscentSettings, _note, _plain, cached_synthesize, reproduce
 
 __all__ = ["PropertyOutcome", "tv_reduces_high_frequency", "survives_quantization", "restarts_agree_more_than_twin"]
 
@@ -68,7 +68,7 @@ class PropertyOutcome:
 
 def _outcome(name: str, holds: bool, detail: str, measured: dict, settings: AscentSettings, classes: Any,
              labels: Optional[Sequence[str]], kwargs: dict) -> PropertyOutcome:
-    repro = settings.reproduce(_plain(classes), labels=labels, **kwargs)
+    repro = reproduce(settings, _plain(classes), labels=labels, **kwargs)
     verdict = "holds" if holds else "does NOT hold"
     message = f"{name} {verdict}: {detail}\n  settings: {settings!r}\n  reproduce with: {repro}"
     _note(f"amaxcheck property {name}: {'holds' if holds else 'FAILS'}; {detail}")
@@ -124,12 +124,9 @@ def survives_quantization(model: Any, classes: Any, settings: AscentSettings, *,
 
     result = cached_synthesize(model, classes, settings, labels=labels, **synthesize_kwargs)
     q = quantize(result.images, result.input_range, levels=levels)
-    adapter = getattr(result, "adapter", None)
-    if adapter is None:
-        from .ascent.model_adapter import adapt
+    from .ascent.engine import adapter_for
 
-        keep = ("input", "output", "fixed_inputs", "input_shape")
-        adapter = adapt(model, **{k: v for k, v in synthesize_kwargs.items() if k in keep})
+    adapter = adapter_for(model, result.config)
     before = result.probabilities.argmax(axis=1)
     after = adapter.probabilities(q).argmax(axis=1)
     never, flipped = [], []
@@ -154,17 +151,12 @@ def survives_quantization(model: Any, classes: Any, settings: AscentSettings, *,
 
 
 # --------------------------------------------------------------------------- twin agreement
-_TWINS: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictionary()
-
-
 def _twin(model: Any, seed: int) -> Any:
-    """One shuffled twin per (model, seed): a new twin object would recompile the engine every example."""
+    """One shuffled twin per (model, seed), kept with the model's engines: a new twin object would recompile
+    the engine every example. The twin holds no reference to the model, so both go when the model goes."""
     from .verdict.controls import shuffled_twin
 
-    per_model = _TWINS.setdefault(model, {})
-    if seed not in per_model:
-        per_model[seed] = shuffled_twin(model, seed=seed)
-    return per_model[seed]
+    return _cache.ENGINES.get_or_build(model, ("shuffled_twin", int(seed)), lambda: shuffled_twin(model, seed=seed))
 
 
 def restarts_agree_more_than_twin(model: Any, classes: Any, settings: AscentSettings, *, twin: Any = None,
@@ -187,7 +179,7 @@ def restarts_agree_more_than_twin(model: Any, classes: Any, settings: AscentSett
             "draw ascent_settings(restarts=st.integers(2, 3))"
         )
     no_transforms = settings.transforms != "auto" and not settings.transforms.active
-    if settings.parameterization != "pixel" or not no_transforms:
+    if getattr(settings.parameterization, "name", None) != "pixel" or not no_transforms:
         raise ConfigError(
             "restart agreement separates a trained model from its shuffled twin only in pixel space without "
             f"transforms (got parameterization={settings.parameterization!r}, transforms={settings.transforms!r}): "

@@ -29,12 +29,12 @@ when installed; without either the file is skipped with a note.
 from __future__ import annotations
 
 import difflib
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from . import _validate as V
 from .errors import ConfigError
 from .loading import looks_like_module_function
 
@@ -127,13 +127,9 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
             return value  # module:function, imported relative to the current folder
         return str(base / value) if not Path(value).is_absolute() else value
     if key in INT_KEYS:
-        if isinstance(value, bool) or not isinstance(value, int) or value < INT_KEYS[key]:
-            raise ConfigError(f"{where}: {name} must be an integer >= {INT_KEYS[key]}, got {value!r}")
-        return value
+        return V.integer(value, f"{where}: {name}", INT_KEYS[key])
     if key in FLOAT_KEYS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-            raise ConfigError(f"{where}: {name} must be a number in [0, 1], got {value!r}")
-        return float(value)
+        return V.probability(value, f"{where}: {name}")
     if key == "quiet":
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: quiet must be true or false, got {value!r}")
@@ -141,9 +137,8 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
     if key == "input_range":
         if isinstance(value, str):
             return value
-        if isinstance(value, list) and len(value) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-            return ",".join(repr(float(v)) for v in value)
+        if isinstance(value, list) and len(value) == 2 and not any(isinstance(v, bool) for v in value):
+            return ",".join(repr(v) for v in V.input_range(value, f"{where}: input-range"))
         raise ConfigError(f"{where}: input-range must be two numbers [lo, hi], got {value!r}")
     if key == "classes":
         if isinstance(value, str):

@@ -400,7 +400,7 @@ def _digest_array(value: Any) -> tuple:
 
 
 def _freeze(value: Any, keep: list) -> Any:
-    """A hashable stand-in for a keyword argument value (objects without value semantics: by identity)."""
+    """A hashable stand-in for a ``check`` keyword argument (arrays by content, other objects by identity)."""
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     if isinstance(value, (list, tuple)):
@@ -417,49 +417,60 @@ def _freeze(value: Any, keep: list) -> Any:
         return ("id", id(value))
 
 
-def model_key(model: Any) -> Optional[tuple]:
-    """(architecture, weights) hash of a Keras model; ``None`` when ``model`` is not one (then nothing is cached)."""
-    try:
-        import keras
-    except ImportError:  # pragma: no cover - keras is a dependency
-        return None
-    if not isinstance(model, keras.Model):
-        return None
-    from .ascent.model_adapter import fingerprint
+def split_settings(base: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``(AscentConfig, other synthesize arguments)``: ``base`` with the settings in ``kwargs`` applied."""
+    from .ascent.config import FIELDS
 
-    try:
-        config = json.dumps(model.get_config(), sort_keys=True, default=repr)
-    except Exception:  # subclassed models without get_config
-        config = repr([type(layer).__name__ for layer in model.layers])
-    return (fingerprint(model), hashlib.sha1(config.encode()).hexdigest())
+    settings = {k: v for k, v in kwargs.items() if k in FIELDS}
+    rest = {k: v for k, v in kwargs.items() if k not in FIELDS}
+    unknown = set(rest) - {"labels", "progress", "config"}
+    if unknown:
+        import difflib
 
-
-def _freeze_arrays(result: Any) -> None:
-    """Make a cached result's arrays read-only: one test cannot change what the next one sees."""
-    for name in ("images", "classes", "restarts", "probabilities", "history", "steps_run", "diverged", "initial_images"):
-        arr = getattr(result, name, None)
-        if arr is not None and hasattr(arr, "setflags"):
-            arr.setflags(write=False)
+        name = sorted(unknown)[0]
+        close = difflib.get_close_matches(name, FIELDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; settings are {', '.join(FIELDS)}"
+        raise ConfigError(f"unknown setting {name!r}{hint}")
+    config = rest.pop("config", None) or base
+    return (config.replace(**settings) if settings else config), rest
 
 
 class SynthesisCache:
-    """Session cache of syntheses keyed by (model weights hash, settings), and of checks on them.
+    """Session cache of syntheses keyed by (model weights, classes, labels, AscentConfig), and of checks on them.
 
-    ``defaults`` (the ``--amax-steps/--amax-restarts/--amax-seed`` values) apply
-    where a call does not say otherwise, so module- or session-scoped fixtures can
+    ``defaults`` (the ``AscentConfig`` built from ``--amax-steps/--amax-restarts/--amax-seed``)
+    apply where a call does not say otherwise, so module- or session-scoped fixtures can
     call ``amax_cache.synthesize(model, ...)`` directly. ``runs`` counts ascents
     actually run, ``hits`` calls served from the cache. Cached results are shared
-    between tests; their arrays are read-only.
+    between tests; their arrays are read-only. Storage is :class:`amaxcheck._cache.LRU`
+    (bounded; results hold no model).
     """
 
-    def __init__(self, defaults: Optional[Mapping[str, Any]] = None) -> None:
-        self.defaults = dict(defaults or {})
-        self._results: dict[tuple, Any] = {}
-        self._owned: dict[int, Any] = {}
-        self._reports: dict[tuple, Any] = {}
+    def __init__(self, defaults: Any = None) -> None:
+        from . import _cache
+        from . import defaults as D
+
+        self._defaults = defaults
+        self._results: Any = _cache.LRU(D.RESULT_CACHE_SIZE)
+        self._reports: Any = _cache.LRU(D.RESULT_CACHE_SIZE)
         self._keep: list = []
-        self.runs = 0
-        self.hits = 0
+
+    @property
+    def defaults(self) -> Any:
+        """The :class:`~amaxcheck.ascent.config.AscentConfig` calls start from."""
+        if self._defaults is None or isinstance(self._defaults, Mapping):
+            from .ascent.config import AscentConfig
+
+            self._defaults = AscentConfig.from_mapping(dict(self._defaults or {}), "amaxcheck options")
+        return self._defaults
+
+    @property
+    def runs(self) -> int:
+        return self._results.misses
+
+    @property
+    def hits(self) -> int:
+        return self._results.hits
 
     def __len__(self) -> int:
         return len(self._results)
@@ -467,35 +478,27 @@ class SynthesisCache:
     def synthesize(self, model: Any, classes: Any = "all", **kwargs: Any) -> Any:
         """:func:`amaxcheck.synthesize`, run once per (model weights, classes, settings) per session."""
         __tracebackhide__ = True
-        import amaxcheck
+        import keras
 
-        mkey = model_key(model)
-        if mkey is None:  # not a Keras model: let synthesize raise its clear ModelError
-            return amaxcheck.synthesize(model, classes, **{**self.defaults, **kwargs})
-        kwargs = {**self.defaults, **kwargs}
-        kwargs.pop("progress", None)
-        key = (mkey, _freeze(classes, self._keep), _freeze(kwargs, self._keep))
-        if key in self._results:
-            self.hits += 1
-            return self._results[key]
-        result = amaxcheck.synthesize(model, classes, progress=False, **kwargs)
-        self.runs += 1
-        _freeze_arrays(result)
-        self._results[key] = result
-        self._owned[id(result)] = result
-        return result
+        from . import _cache
+
+        config, rest = split_settings(self.defaults, kwargs)
+        if not isinstance(model, keras.Model):  # let synthesize raise its clear ModelError
+            from .ascent.engine import synthesize
+
+            return synthesize(model, classes, config=config, **rest)
+        return _cache.cached_synthesize(model, classes, config, labels=rest.get("labels"), store=self._results)
 
     def check(self, result: Any, **kwargs: Any) -> Any:
         """:func:`amaxcheck.check`, cached for results this cache owns (each caller gets its own copy)."""
         __tracebackhide__ = True
         import amaxcheck
 
-        if self._owned.get(id(result)) is not result:
+        if not any(v is result for v in self._results.values()):
             return amaxcheck.check(result, **kwargs)
         key = (id(result), _freeze(kwargs, self._keep))
-        if key not in self._reports:
-            self._reports[key] = amaxcheck.check(result, **kwargs)
-        return _copy_report(self._reports[key])
+        report = self._reports.get_or_build(key, lambda: amaxcheck.check(result, **kwargs))
+        return _copy_report(report)
 
     def info(self) -> dict[str, int]:
         return {"runs": self.runs, "hits": self.hits, "entries": len(self._results)}
@@ -523,17 +526,13 @@ def _marker_settings(item: pytest.Item) -> dict[str, Any]:
 
 
 def _validate_marker(item: pytest.Item, settings: Mapping[str, Any]) -> None:
-    import difflib
-    import inspect
+    """Unknown names and bad values in a marker fail the test with the setting named."""
+    from .ascent.config import AscentConfig
 
-    import amaxcheck
-
-    known = [p for p in inspect.signature(amaxcheck.synthesize).parameters if p not in ("model", "classes")]
-    for name in settings:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known settings: {', '.join(known)}"
-            raise ConfigError(f"{item.nodeid}: @pytest.mark.{MARKER} got unknown setting {name!r}{hint}")
+    try:
+        split_settings(AscentConfig(), settings)[0]
+    except ConfigError as exc:
+        raise ConfigError(f"{item.nodeid}: @pytest.mark.{MARKER}: {exc}") from None
 
 
 class Amax:

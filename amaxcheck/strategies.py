@@ -77,11 +77,12 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisDeprecationWarning, InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from .errors import ConfigError
+from . import _cache
+from . import defaults as D
+from .ascent.config import FIELDS, AscentConfig
 from .ascent.result import SynthesisResult
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .ascent.transforms import Transforms
+from .ascent.transforms import Transforms
+from .errors import ConfigError
 
 __all__ = [
     "AscentSettings",
@@ -96,6 +97,7 @@ __all__ = [
     "learning_rates",
     "parameterizations",
     "register_profiles",
+    "reproduce",
     "restarts",
     "seeds",
     "slow_settings",
@@ -114,11 +116,6 @@ CI_PROFILE = "amaxcheck-ci"
 #: examples per test in the profiles: each one runs at least one ascent
 DEFAULT_MAX_EXAMPLES = 5
 
-# Mirrors amaxcheck.engine.DEFAULT_TV_WEIGHT and synthesize's learning_rate
-# default (kept literal so importing this module does not import TensorFlow;
-# a test checks they agree).
-_ENGINE_TV_WEIGHT = 0.05
-_ENGINE_LEARNING_RATE = 0.05
 _PARAMETERIZATIONS = ("pixel", "fourier")
 
 
@@ -162,121 +159,9 @@ def slow_settings(max_examples: int = DEFAULT_MAX_EXAMPLES, *, parent: Optional[
 
 
 # --------------------------------------------------------------------------- drawn settings
-@dataclass(frozen=True)
-class AscentSettings:
-    """One complete set of ascent settings, as drawn by :func:`ascent_settings`.
-
-    Its ``repr`` is valid Python (with ``from amaxcheck.strategies import
-    AscentSettings`` and ``from amaxcheck import Transforms``) and
-    :meth:`reproduce` writes the equivalent :func:`amaxcheck.synthesize` call.
-
-    Attributes
-    ----------
-    steps, restarts, seed : int
-        As in :func:`amaxcheck.synthesize`.
-    tv_weight : float
-        Weight of total variation in the default objective
-        ``class_log_prob() - tv_weight * total_variation()``.
-    transforms : "auto" | Transforms
-        Per-step random transforms (``Transforms()`` means none).
-    parameterization : "pixel" | "fourier"
-    learning_rate : float
-        Adam step size.
-    """
-
-    steps: int = 64
-    restarts: int = 1
-    seed: int = 0
-    tv_weight: float = _ENGINE_TV_WEIGHT
-    transforms: Union[str, "Transforms"] = "auto"
-    parameterization: str = "pixel"
-    learning_rate: float = _ENGINE_LEARNING_RATE
-
-    def __post_init__(self) -> None:
-        for name, minimum in (("steps", 1), ("restarts", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ConfigError(f"AscentSettings.{name} must be an integer >= {minimum}, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        for name, positive in (("tv_weight", False), ("learning_rate", True)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-                    or not math.isfinite(value) or value < 0 or (positive and value == 0):
-                need = "a positive number" if positive else "a number >= 0"
-                raise ConfigError(f"AscentSettings.{name} must be {need}, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        if self.parameterization not in _PARAMETERIZATIONS:
-            raise ConfigError(
-                f"AscentSettings.parameterization must be one of {_PARAMETERIZATIONS}, got {self.parameterization!r}"
-            )
-        if isinstance(self.transforms, str):
-            if self.transforms != "auto":
-                raise ConfigError(
-                    f"AscentSettings.transforms must be 'auto' or an amaxcheck.Transforms(...), got {self.transforms!r}; "
-                    "use Transforms() for no transforms"
-                )
-        elif self.transforms is None:
-            object.__setattr__(self, "transforms", _transforms_cls()())
-        elif not isinstance(self.transforms, _transforms_cls()):
-            raise ConfigError(
-                f"AscentSettings.transforms must be 'auto' or an amaxcheck.Transforms(...), got {self.transforms!r}"
-            )
-
-    # ---------------------------------------------------------------- use
-    def objective(self):
-        """The objective these settings maximize (the engine's default, with ``tv_weight``)."""
-        from .ascent.objectives import default_objective
-
-        return default_objective(self.tv_weight)
-
-    def synthesize_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`amaxcheck.synthesize` (everything but model and classes)."""
-        return {
-            "steps": self.steps,
-            "restarts": self.restarts,
-            "seed": self.seed,
-            "objective": self.objective(),
-            "transforms": self.transforms,
-            "parameterization": self.parameterization,
-            "learning_rate": self.learning_rate,
-        }
-
-    def synthesize(self, model: Any, classes: Any = "all", **kwargs: Any) -> "SynthesisResult":
-        """Run :func:`amaxcheck.synthesize` with these settings (uncached; see :func:`cached_synthesize`)."""
-        from .ascent.engine import synthesize
-
-        kwargs.setdefault("progress", False)
-        return synthesize(model, classes, **self.synthesize_kwargs(), **kwargs)
-
-    def replace(self, **changes: Any) -> "AscentSettings":
-        """A copy with some fields changed (e.g. ``s.replace(tv_weight=0.5)``)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        unknown = set(changes) - set(values)
-        if unknown:
-            raise ConfigError(f"AscentSettings has no field(s) {sorted(unknown)}; fields are {sorted(values)}")
-        values.update(changes)
-        return AscentSettings(**values)
-
-    def reproduce(self, classes: Any, *, model: str = "model", labels: Optional[Sequence[str]] = None,
-                  **extra: Any) -> str:
-        """The exact :func:`amaxcheck.synthesize` call these settings make, as Python source."""
-        parts = [model, repr(_plain(classes))]
-        tv = "class_log_prob()" if self.tv_weight == 0 else f"class_log_prob() - {self.tv_weight!r} * total_variation()"
-        for name, value in (("steps", self.steps), ("restarts", self.restarts), ("seed", self.seed)):
-            parts.append(f"{name}={value!r}")
-        parts.append(f"objective={tv}")
-        parts.append(f"transforms={self.transforms!r}")
-        parts.append(f"parameterization={self.parameterization!r}")
-        parts.append(f"learning_rate={self.learning_rate!r}")
-        if labels is not None:
-            parts.append(f"labels={list(labels)!r}")
-        for name, value in extra.items():
-            parts.append(f"{name}={value!r}")
-        return (
-            "from amaxcheck import synthesize, Transforms; "
-            "from amaxcheck.objectives import class_log_prob, total_variation; "
-            f"synthesize({', '.join(parts)})"
-        )
+#: what :func:`ascent_settings` draws: an :class:`~amaxcheck.ascent.config.AscentConfig` (the name is kept for
+#: code written against amaxcheck 0.1)
+AscentSettings = AscentConfig
 
 
 def _plain(value: Any) -> Any:
@@ -286,12 +171,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
-
-
-def _transforms_cls():
-    from .ascent.transforms import Transforms
-
-    return Transforms
 
 
 # --------------------------------------------------------------------------- small strategies
@@ -341,7 +220,7 @@ def restarts(min_value: int = 1, max_value: int = 3) -> SearchStrategy[int]:
     return st.integers(min_value, max_value)
 
 
-def tv_weights(choices: Sequence[float] = (_ENGINE_TV_WEIGHT, 0.0, 0.02, 0.1, 0.2, 0.5)) -> SearchStrategy[float]:
+def tv_weights(choices: Sequence[float] = (D.TV_WEIGHT, 0.0, 0.02, 0.1, 0.2, 0.5)) -> SearchStrategy[float]:
     """Total-variation weights, from a small grid. Shrinks toward the first (the engine's default, 0.05).
 
     A grid rather than a continuous range: the weight is compiled into the
@@ -354,7 +233,7 @@ def tv_weights(choices: Sequence[float] = (_ENGINE_TV_WEIGHT, 0.0, 0.02, 0.1, 0.
     return st.sampled_from(values)
 
 
-def learning_rates(choices: Sequence[float] = (_ENGINE_LEARNING_RATE, 0.02, 0.1, 0.2)) -> SearchStrategy[float]:
+def learning_rates(choices: Sequence[float] = (D.LEARNING_RATE, 0.02, 0.1, 0.2)) -> SearchStrategy[float]:
     """Adam step sizes from a small grid; shrinks toward the first (the engine's default, 0.05).
 
     A grid keeps falsifying examples readable and shrinking short (every
@@ -383,7 +262,6 @@ def transforms(
     pixels, so the default grid suits small images; pass larger values for
     ImageNet-sized inputs. Like TV weights, each distinct value costs one trace.
     """
-    Transforms = _transforms_cls()
     grids = {"jitter": jitter, "scale": scale, "rotate": rotate, "blur": blur}
     for name, grid in grids.items():
         if not list(grid):
@@ -449,10 +327,17 @@ def _n_classes(model: Any, model_kwargs: dict[str, Any]) -> int:
         if model < 1:
             raise InvalidArgument(f"the number of classes must be >= 1, got {model!r}")
         return int(model)
-    from .ascent.model_adapter import adapt
+    from .ascent.engine import adapter_for
 
-    kwargs = {k: model_kwargs[k] for k in ("input", "output", "fixed_inputs", "input_shape") if k in model_kwargs}
-    return adapt(model, **kwargs).n_classes
+    config, _ = _config_with(AscentConfig(), dict(model_kwargs))
+    return adapter_for(_live_model(model), config).n_classes
+
+
+def _model_free(model: Any, build: Callable[[], SearchStrategy]) -> SearchStrategy:
+    """``build()`` now, or on first draw when ``model`` is a factory: no live model is needed at collection time."""
+    if callable(model) and not hasattr(model, "layers") and not isinstance(model, (int, np.integer)):
+        return st.deferred(build)
+    return build()
 
 
 def _class_pool(model: Any, labels: Optional[Sequence[str]], by: str, among: Optional[Sequence[Any]],
@@ -494,8 +379,11 @@ def target_classes(model: Any, *, labels: Optional[Sequence[str]] = None, by: st
     ``input=``...) pick the class scores of multi-output models, as in
     :func:`amaxcheck.synthesize`.
     """
-    pool, labels = _class_pool(model, labels, by, among, model_kwargs)
-    return _named(st.sampled_from(pool), labels, by, one=True)
+    def build() -> SearchStrategy:
+        pool, names = _class_pool(model, labels, by, among, model_kwargs)
+        return _named(st.sampled_from(pool), names, by, one=True)
+
+    return _model_free(model, build)
 
 
 def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by: str = "index",
@@ -515,6 +403,11 @@ def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by
     culprit alone; hypothesis' unique lists do not (they stall at lists like
     ``[0, 1, 2, 3, 7]``, measured).
     """
+    return _model_free(model, lambda: _class_lists(model, labels, by, among, min_size, max_size, model_kwargs))
+
+
+def _class_lists(model: Any, labels: Optional[Sequence[str]], by: str, among: Optional[Sequence[Any]],
+                 min_size: int, max_size: Optional[int], model_kwargs: dict[str, Any]) -> SearchStrategy[list]:
     pool, labels = _class_pool(model, labels, by, among, model_kwargs)
     if max_size is None:
         max_size = min(len(pool), 10)
@@ -536,27 +429,35 @@ def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by
 
 
 # --------------------------------------------------------------------------- cached synthesis
-_CACHE_SIZE = 64
-_cache: "weakref.WeakKeyDictionary[Any, collections.OrderedDict]" = weakref.WeakKeyDictionary()
-_stats = {"hits": 0, "misses": 0}
-_lock = threading.Lock()
+def _config_with(settings: AscentConfig, kwargs: dict[str, Any]) -> tuple[AscentConfig, dict[str, Any]]:
+    """``settings`` with the synthesize keywords that are settings (``input_range=``...) folded in; the rest."""
+    if not isinstance(settings, AscentConfig):
+        raise ConfigError(f"settings must be an AscentConfig (see ascent_settings()), got {type(settings).__name__}")
+    folded = {k: v for k, v in kwargs.items() if k in FIELDS}
+    rest = {k: v for k, v in kwargs.items() if k not in FIELDS}
+    unknown = set(rest) - {"progress"}
+    if unknown:
+        raise ConfigError(f"unknown synthesize argument(s) {sorted(unknown)}; settings are {', '.join(FIELDS)}")
+    return (settings.replace(**folded) if folded else settings), rest
 
 
-def _freeze(value: Any) -> Any:
-    """A hashable stand-in for a synthesize keyword argument (arrays by content, callables by identity)."""
-    if isinstance(value, np.ndarray):
-        return ("ndarray", value.shape, str(value.dtype), value.tobytes())
-    if isinstance(value, dict):
-        return ("dict", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(_freeze(v) for v in value))
-    if callable(value):
-        return ("callable", id(value))
-    hash(value)
-    return value
+def cached_synthesize(model: Any, classes: Any, settings: AscentConfig, *,
+                      labels: Optional[Sequence[str]] = None, **kwargs: Any) -> "SynthesisResult":
+    """:func:`amaxcheck.synthesize` with ``settings``, remembered in :data:`amaxcheck._cache.RESULTS`.
+
+    The same model weights, classes, labels and settings return the very same
+    result object, so hypothesis' shrinking and replay never rerun an identical
+    ascent. Extra keywords that are settings (``input_range=``, ``output=``...)
+    are folded into ``settings``. Results are read-only (their arrays are not
+    writeable). A model whose weights changed gets new entries.
+    """
+    config, rest = _config_with(settings, kwargs)
+    model = _live_model(model)
+    return _cache.cached_synthesize(model, _class_key(classes, labels), config, labels=labels,
+                                    progress=rest.get("progress", False))
 
 
-def _class_key(classes: Any, labels: Optional[Sequence[str]]) -> tuple:
+def _class_key(classes: Any, labels: Optional[Sequence[str]]) -> Any:
     items = [classes] if isinstance(classes, (int, np.integer, str)) else list(classes)
     out = []
     for c in items:
@@ -564,65 +465,40 @@ def _class_key(classes: Any, labels: Optional[Sequence[str]]) -> tuple:
             out.append(list(labels).index(c))
         else:
             out.append(int(c) if isinstance(c, np.integer) else c)
-    return tuple(out)
-
-
-def cached_synthesize(model: Any, classes: Any, settings: AscentSettings, *,
-                      labels: Optional[Sequence[str]] = None, **kwargs: Any) -> "SynthesisResult":
-    """:meth:`AscentSettings.synthesize`, remembered per model (least recently used, 64 results per model).
-
-    The same model, classes, settings and keyword arguments return the very
-    same result object, so hypothesis' shrinking and replay never rerun an
-    identical ascent. Treat results as read-only: their arrays are marked
-    non-writeable. If the model's weights change, its stale results are dropped.
-    """
-    if not isinstance(settings, AscentSettings):
-        raise ConfigError(f"settings must be an AscentSettings (see ascent_settings()), got {type(settings).__name__}")
-    kwargs.setdefault("progress", False)
-    try:
-        key = (_class_key(classes, labels), settings, None if labels is None else tuple(labels),
-               tuple(sorted((k, _freeze(v)) for k, v in kwargs.items())))
-        hash(key)
-    except TypeError:  # something unhashable: just run it
-        return settings.synthesize(model, classes, labels=labels, **kwargs)
-    from .ascent.model_adapter import fingerprint
-
-    with _lock:
-        per_model = _cache.setdefault(model, collections.OrderedDict())
-        hit = per_model.get(key)
-        if hit is not None and hit.model_fingerprint == fingerprint(model):
-            per_model.move_to_end(key)
-            _stats["hits"] += 1
-            return hit
-        if hit is not None:  # weights changed since: everything cached for this model is stale
-            per_model.clear()
-    result = settings.synthesize(model, classes, labels=labels, **kwargs)
-    for name in ("images", "probabilities", "history", "classes", "restarts", "steps_run", "initial_images"):
-        arr = getattr(result, name, None)
-        if isinstance(arr, np.ndarray):
-            arr.flags.writeable = False
-    with _lock:
-        _stats["misses"] += 1
-        per_model[key] = result
-        while len(per_model) > _CACHE_SIZE:
-            per_model.popitem(last=False)
-    return result
+    return out
 
 
 def cache_info() -> dict[str, int]:
     """``{"hits", "misses", "size"}`` of the synthesis cache (all models)."""
-    with _lock:
-        return {**_stats, "size": sum(len(v) for v in _cache.values())}
+    info = _cache.RESULTS.info()
+    return {"hits": info["hits"], "misses": info["misses"], "size": info["size"]}
 
 
 def clear_cache(model: Any = None) -> None:
-    """Forget cached results (of one model, or of all) and reset the counters when clearing all."""
-    with _lock:
-        if model is None:
-            _cache.clear()
-            _stats.update(hits=0, misses=0)
-        else:
-            _cache.pop(model, None)
+    """Forget cached results (of one model's current weights, or of all) and reset the counters when clearing all."""
+    if model is None:
+        _cache.RESULTS.clear()
+        return
+    from .ascent.model_adapter import fingerprint
+
+    digest = fingerprint(_live_model(model))
+    _cache.RESULTS.discard(lambda key: key[0] == digest)
+
+
+def _live_model(model: Any) -> Any:
+    """The model itself, or what a zero-argument factory returns (called once, on first use)."""
+    if callable(model) and not hasattr(model, "layers"):
+        return _factory_model(model)
+    return model
+
+
+_FACTORIES: dict[Any, Any] = {}
+
+
+def _factory_model(factory: Callable[[], Any]) -> Any:
+    if factory not in _FACTORIES:
+        _FACTORIES[factory] = factory()
+    return _FACTORIES[factory]
 
 
 def _note(message: str) -> None:
@@ -631,6 +507,18 @@ def _note(message: str) -> None:
         note(message)
     except InvalidArgument:
         pass
+
+
+def reproduce(settings: AscentConfig, classes: Any, *, model: str = "model",
+              labels: Optional[Sequence[str]] = None, **extra: Any) -> str:
+    """The exact :func:`amaxcheck.synthesize` call that ``settings`` make, as Python source."""
+    parts = [model, repr(_plain(classes)), f"config={settings!r}"]
+    if labels is not None:
+        parts.append(f"labels={list(labels)!r}")
+    parts += [f"{name}={value!r}" for name, value in extra.items()]
+    return ("from amaxcheck import synthesize, Transforms; from amaxcheck.ascent.config import AscentConfig; "
+            "from amaxcheck.objectives import class_log_prob, total_variation; "
+            f"synthesize({', '.join(parts)})")
 
 
 class DrawnResult(SynthesisResult):
@@ -688,11 +576,14 @@ def synthesized(model: Any, classes: Any = _UNSET, settings: Any = _UNSET, *,
         if not isinstance(drawn, AscentSettings):
             raise InvalidArgument(f"settings must draw AscentSettings (see ascent_settings()), got {type(drawn).__name__}")
         _note(f"amaxcheck: classes={_plain(cls)!r}, settings={drawn!r}")
-        _note(f"amaxcheck: reproduce with: {drawn.reproduce(_plain(cls), labels=labels, **synthesize_kwargs)}")
+        _note(f"amaxcheck: reproduce with: {reproduce(drawn, _plain(cls), labels=labels, **synthesize_kwargs)}")
         if cache:
             result = cached_synthesize(model, cls, drawn, labels=labels, **extra)
         else:
-            result = drawn.synthesize(model, cls, labels=labels, **extra)
+            from .ascent.engine import synthesize
+
+            config, rest = _config_with(drawn, extra)
+            result = synthesize(_live_model(model), cls, config=config, labels=labels, **rest)
         return DrawnResult.wrap(result, cls, drawn)
 
     return synthesized()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import amaxcheck
-from amaxcheck.errors import DataError, ModelError, ReferenceDataError
+from amaxcheck.errors import ArgumentTypeError, ConfigError, DataError, ModelError, ReferenceDataError
 
 from . import models as M
 
@@ -78,11 +78,15 @@ def test_bad_reference_data_is_explained(result, reference, labels, message):
 def test_bad_arguments(result):
     with pytest.raises(ReferenceDataError, match="without reference images"):
         amaxcheck.check(result, reference_labels=[0, 1])
-    with pytest.raises(ValueError, match="top_k must be an integer in 1..10"):
+    with pytest.raises(ConfigError, match="top_k must be an integer >= 1 and <= 10"):
         amaxcheck.check(result, top_k=11)
-    with pytest.raises(ValueError, match="unknown statistics"):
+    with pytest.raises(ConfigError, match="min_confidence must be a number in"):
+        amaxcheck.check(result, min_confidence=1.5)
+    with pytest.raises(ConfigError, match="unknown statistics"):
         amaxcheck.check(result, stat_bounds={"sharpness": (0, 1)})
-    with pytest.raises(TypeError, match="SynthesisResult"):
+    with pytest.raises(ConfigError, match="'tukey' or 'zscore'"):
+        amaxcheck.check(result, stat_bounds={"entropy": "iqr"})
+    with pytest.raises(ArgumentTypeError, match="SynthesisResult"):
         amaxcheck.check(np.zeros((2, 16, 16, 1)))
     broken = result.subset([True] * len(result))
     broken.images = broken.images.copy()
@@ -119,10 +123,14 @@ def test_statistic_bounds_can_come_from_reference_data(result, digits_reference)
     rep = amaxcheck.check(result, reference=x, verdict=False,
                           stat_bounds={"rms_contrast": "zscore", "autocorrelation": "tukey"})
     check = rep.classes[0].check("stat:autocorrelation")
-    assert check.status in ("pass", "fail") and check.threshold[0] < check.threshold[1]
+    # The fences are the reference images' own Tukey fences, and the status follows from them.
+    reference_values = np.array([amaxcheck.stats.image_stats(im, (0, 1))["autocorrelation"] for im in x[:256]])
+    lo, hi = check.threshold
+    assert (lo, hi) == pytest.approx(amaxcheck.stats.tukey_fences(reference_values))
+    assert check.status == ("pass" if lo <= check.value <= hi else "fail")
     with pytest.raises(ReferenceDataError, match="pass reference="):
         amaxcheck.check(result, verdict=False, stat_bounds={"rms_contrast": "tukey"})
-    with pytest.raises(ValueError, match="use \\(lo, hi\\), 'tukey' or 'zscore'"):
+    with pytest.raises(ConfigError, match="use \\(lo, hi\\), 'tukey' or 'zscore'"):
         amaxcheck.check(result, reference=x, verdict=False, stat_bounds={"rms_contrast": "iqr"})
 
 

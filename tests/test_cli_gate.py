@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -153,19 +152,6 @@ def test_quiet_prints_only_the_verdict(capsys):
     code, out, err = run(capsys, "gate", DIGITS, "--reference", REFERENCE, *FAST, "--quiet")
     assert code == 0 and out.strip().splitlines() == [out.strip()] and out.startswith("amaxcheck gate PASSED")
     assert err == ""
-
-
-def test_cli_defaults_equal_the_library_defaults():
-    import amaxcheck
-
-    syn = inspect.signature(amaxcheck.synthesize).parameters
-    chk = inspect.signature(amaxcheck.check).parameters
-    for key in ("steps", "restarts", "seed"):
-        assert cli.DEFAULTS[key] == syn[key].default, key
-    assert cli.parse_input_range(cli.DEFAULTS["input_range"]) == tuple(syn["input_range"].default)
-    assert cli.DEFAULTS["classes"] == syn["classes"].default
-    for key in ("min_confidence", "top_k", "max_degeneracy"):
-        assert cli.DEFAULTS[key] == chk[key].default, key
 
 
 def test_pyproject_defaults_nearest_file_and_flags_win(capsys, tmp_path, monkeypatch):

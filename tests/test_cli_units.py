@@ -125,7 +125,7 @@ def test_pickle_files_are_refused(tmp_path):
 def test_input_range_reversed(capsys):
     code, _, err = run(capsys, "gate", str(DIGITS), "--input-range", "1,0")
     assert code == 2
-    assert_one_line_error(err, "--input-range", "LO < HI")
+    assert_one_line_error(err, "--input-range", "lo < hi")
 
 
 def test_unwritable_json_path_under_a_file(capsys, tmp_path):

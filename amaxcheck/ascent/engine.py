@@ -6,26 +6,35 @@ in-graph loop: forward, backward, Adam, per-sample masking), so Python is
 entered once per chunk, not once per step. Between chunks the clean
 (untransformed) inputs are scored once to keep each sample's best iterate and
 to stop samples early.
+
+Engines are cached per live model in :data:`amaxcheck._cache.ENGINES`, keyed
+by :meth:`AscentConfig.graph_key` (the settings that shape the graph: the
+objective value, parameterization, transforms, range, preprocess, input and
+output). Steps, restarts, seed, learning rate and early stop are inputs of
+the compiled loop, so changing them never retraces.
 """
 from __future__ import annotations
 
 import time
-import weakref
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from .. import _cache
+from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError
-from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint
-from .objectives import AscentContext, Objective, default_objective
-from .parameterization import image_layout, make_parameterization
+from .config import AscentConfig
+from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint, require_model
+from .objectives import AscentContext, Objective
+from .parameterization import Parameterization, image_layout
 from .progress import Progress
 from .result import SynthesisResult
-from .transforms import N_RANDOM, Transforms, apply_transforms
+from .transforms import N_RANDOM, Transforms, apply_transforms, resolve_transforms
 
 #: default weight of total variation in the default objective (unit image, per pixel pair)
-DEFAULT_TV_WEIGHT = 0.05
+DEFAULT_TV_WEIGHT = D.TV_WEIGHT
 _ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-8
 #: starting points probed for a gradient path, and as many random inputs across the range
 _PROBE_STARTS = 4
@@ -41,38 +50,28 @@ def resolve_classes(classes: Any, n_classes: int, labels: Optional[Sequence[str]
     items = [classes] if isinstance(classes, (int, np.integer, str)) else list(classes)
     if not items:
         raise ClassSelectionError("classes is empty; pass 'all', an index, a label, or a list of them")
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            if labels is None:
-                raise ClassSelectionError(f"class {item!r} is a name but no labels were given; pass labels=[...] or an index")
-            if item not in labels:
-                import difflib
-
-                close = difflib.get_close_matches(item, list(labels), n=3)
-                raise ClassSelectionError(
-                    f"unknown label {item!r}" + (f"; did you mean {close}?" if close else f"; labels are {list(labels)}")
-                )
-            out.append(list(labels).index(item))
-        elif isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
-            raise ClassSelectionError(f"class {item!r} is neither an index nor a label")
-        else:
-            if not 0 <= int(item) < n_classes:
-                raise ClassSelectionError(
-                    f"class index {int(item)} is out of range: the model has {n_classes} classes (0..{n_classes - 1})"
-                )
-            out.append(int(item))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(_class_index(item, n_classes, labels) for item in items))
 
 
-def _validate_range(input_range: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in input_range)
-    except (TypeError, ValueError):
-        raise ConfigError(f"input_range must be two numbers (lo, hi), got {input_range!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi)) or not lo < hi:
-        raise ConfigError(f"input_range must satisfy lo < hi with finite values, got ({lo}, {hi}); e.g. (0, 1) or (0, 255)")
-    return lo, hi
+def _class_index(item: Any, n_classes: int, labels: Optional[Sequence[str]]) -> int:
+    if isinstance(item, str):
+        if labels is None:
+            raise ClassSelectionError(f"class {item!r} is a name but no labels were given; pass labels=[...] or an index")
+        if item not in labels:
+            import difflib
+
+            close = difflib.get_close_matches(item, list(labels), n=3)
+            raise ClassSelectionError(
+                f"unknown label {item!r}" + (f"; did you mean {close}?" if close else f"; labels are {list(labels)}")
+            )
+        return list(labels).index(item)
+    if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+        raise ClassSelectionError(f"class {item!r} is neither an index nor a label")
+    if not 0 <= int(item) < n_classes:
+        raise ClassSelectionError(
+            f"class index {int(item)} is out of range: the model has {n_classes} classes (0..{n_classes - 1})"
+        )
+    return int(item)
 
 
 def _sample_rng(seed: int, cls: int, restart: int) -> np.random.Generator:
@@ -86,31 +85,48 @@ def _expand(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 
 # --------------------------------------------------------------------------- engine
 class _Engine:
-    """Compiled functions for one (model, objective, parameterization, transforms, range) combination."""
+    """Compiled functions for one model and one :meth:`AscentConfig.graph_key`. Holds the model only weakly."""
 
-    def __init__(self, adapter: ModelAdapter, objective: Objective, param, transforms: Transforms,
-                 input_range: tuple[float, float], preprocess: Optional[Callable], jit_compile: bool):
+    def __init__(self, adapter: ModelAdapter, config: AscentConfig):
+        objective = config.effective_objective
         self.adapter = adapter.with_layers(objective.layers)
-        self.objective, self.param, self.transforms = objective, param, transforms
-        self.lo, self.hi = input_range
-        self.preprocess = preprocess
+        objective.validate(self.adapter.layer_shapes())
+        self.objective: Objective = objective
         self.shape = adapter.input_shape
-        self.run_chunk = tf.function(self._run_chunk, jit_compile=jit_compile, reduce_retracing=True)
+        self.param: Parameterization = config.parameterization  # type: ignore[assignment]
+        self.param.validate(self.shape)
+        self.transforms = resolve_transforms(config.transforms, self.shape)
+        if config.jit_compile and self.transforms.warps and image_layout(self.shape) is not None:
+            raise ConfigError(
+                f"jit_compile=True cannot compile the random warp of {self.transforms} (XLA has no kernel for "
+                "ImageProjectiveTransformV3); pass transforms=None or Transforms(blur=...) with it, or leave "
+                "jit_compile off (measured 2.3x slower than the default on CPU for the digits CNN: "
+                "benchmarks/bench_ascent.py --jit)"
+            )
+        self.lo, self.hi = config.input_range
+        self.preprocess = config.preprocess
+        self.run_chunk = tf.function(self._run_chunk, jit_compile=config.jit_compile, reduce_retracing=True)
         self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
         self.gradient_path_checked = False
 
     def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
-        """Fail fast, naming the culprit layer, if the scores have no gradient w.r.t. the input.
+        """Fail fast, naming the culprit step, if the scores have no gradient w.r.t. the input.
 
         Probes the given starting parameters and ``_PROBE_STARTS`` uniform random
         inputs across the range: one point where every ReLU is off is not a missing path.
         """
-        start_units = self.param.to_unit(tf.constant(starts)).numpy()
+        start_units = self.to_unit(starts)
         random_units = np.random.default_rng([int(seed), _PROBE_STREAM]).uniform(
-            0.0, 1.0, (_PROBE_STARTS,) + start_units.shape[1:]).astype(np.float32)
+            0.0, 1.0, (_PROBE_STARTS, *start_units.shape[1:])).astype(np.float32)
         probes = self.to_raw(tf.constant(np.concatenate([start_units, random_units]))).numpy()
         check_gradient_path(self.adapter, probes, self.preprocess)
         self.gradient_path_checked = True
+
+    def to_unit(self, params: np.ndarray, batch: int = D.MAX_BATCH) -> np.ndarray:
+        """Parameters to unit-range inputs, in batches (NumPy in, NumPy out)."""
+        chunks = [self.param.to_unit(tf.constant(params[i:i + batch]), self.shape).numpy()
+                  for i in range(0, len(params), batch)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, *self.shape), np.float32)
 
     def to_raw(self, unit: tf.Tensor) -> tf.Tensor:
         return self.lo + (self.hi - self.lo) * unit
@@ -123,7 +139,7 @@ class _Engine:
         return tf.cast(self.objective(ctx), tf.float32), log_probs
 
     def _evaluate(self, params, targets):
-        unit = self.param.to_unit(params)
+        unit = self.param.to_unit(params, self.shape)
         obj, log_probs = self._objective(unit, unit, targets)
         p = tf.exp(tf.gather(log_probs, targets, axis=1, batch_dims=1))
         return obj, p
@@ -135,7 +151,7 @@ class _Engine:
         for i in tf.range(n):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                unit = self.param.to_unit(params)
+                unit = self.param.to_unit(params, self.shape)
                 seen = apply_transforms(unit, noise[:, i], self.transforms, self.shape)
                 obj, _ = self._objective(unit, seen, targets)
                 loss = -tf.reduce_sum(obj * tf.cast(active, tf.float32))
@@ -160,15 +176,131 @@ class _Engine:
         return params, m, v, t, active, nonfinite, tf.transpose(history.stack())
 
 
-_ENGINES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+def adapter_for(model: Any, config: AscentConfig) -> ModelAdapter:
+    """The (cached) adapter that reads ``model``'s class scores as ``config`` says (input, output, fixed inputs)."""
+    require_model(model)
+    return _cache.ENGINES.get_or_build(model, ("adapter", config.adapter_key), lambda: adapt(
+        model, input=config.input, output=config.output, fixed_inputs=config.fixed_input_arrays or None,
+        input_shape=config.input_shape))
 
 
-def _engine_for(model, key, build: Callable[[], _Engine]) -> _Engine:
-    """Reuse compiled engines per model and configuration (tracing costs seconds)."""
-    per_model = _ENGINES.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = build()
-    return per_model[key]
+def engine_for(model: Any, config: AscentConfig) -> _Engine:
+    """The (cached) compiled engine for ``model`` and the graph-shaping part of ``config``."""
+    require_model(model)
+    key = ("engine", config.graph_key())
+    return _cache.ENGINES.get_or_build(model, key, lambda: _Engine(adapter_for(model, config), config))
+
+
+# --------------------------------------------------------------------------- one run
+@dataclass
+class _Plan:
+    """Every sample of one run: targets, starting parameters and per-step random numbers."""
+
+    classes: np.ndarray  # (n,) int32
+    restarts: np.ndarray  # (n,) int32
+    params0: np.ndarray  # (n, *param_shape)
+    noise: np.ndarray  # (n, steps, N_RANDOM)
+
+
+def _plan(engine: _Engine, targets: list[int], config: AscentConfig) -> _Plan:
+    samples = [(c, r) for c in targets for r in range(config.restarts)]
+    rngs = [_sample_rng(config.seed, c, r) for c, r in samples]
+    params0 = np.stack([engine.param.init(g, engine.shape) for g in rngs])
+    noise = np.stack([g.uniform(-1.0, 1.0, (config.steps, N_RANDOM)).astype(np.float32) for g in rngs])
+    return _Plan(np.array([c for c, _ in samples], np.int32), np.array([r for _, r in samples], np.int32),
+                 params0, noise)
+
+
+@dataclass
+class _Trace:
+    """What the ascent produced: the best parameters of each sample and its history."""
+
+    best: np.ndarray
+    history: np.ndarray
+    steps_run: np.ndarray
+    diverged_at: np.ndarray
+
+
+def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: Optional[bool]) -> _Trace:
+    n, steps, batch = len(plan.classes), config.steps, config.max_batch
+    trace = _Trace(np.empty_like(plan.params0), np.full((n, steps), np.nan, np.float32), np.zeros(n, np.int32),
+                   np.full(n, -1, np.int32))
+    bar = Progress(total=steps * ((n + batch - 1) // batch), enabled=progress)
+    try:
+        for b0 in range(0, n, batch):
+            _ascend_batch(engine, plan, config, slice(b0, min(n, b0 + batch)), trace, bar)
+    finally:
+        bar.close()
+    return trace
+
+
+def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice, trace: _Trace, bar: Progress) -> None:
+    """Adam on one batch of samples, ``check_every`` steps per compiled call, keeping each sample's best iterate."""
+    steps, lr = config.steps, tf.constant(config.learning_rate, tf.float32)
+    tgt = tf.constant(plan.classes[sl])
+    params = tf.constant(plan.params0[sl])
+    m, v, t = tf.zeros_like(params), tf.zeros_like(params), tf.constant(0.0)
+    active = tf.ones([sl.stop - sl.start], tf.bool)
+    best_params = params
+    best_score, _ = engine.evaluate(params, tgt)
+    best_score = tf.where(tf.math.is_finite(best_score), best_score, -np.inf)
+    done = 0
+    while done < steps:
+        k = min(config.check_every, steps - done)
+        was_active = active.numpy()
+        params, m, v, t, active, nonfinite, hist = engine.run_chunk(
+            params, m, v, t, tf.constant(plan.noise[sl, done:done + k]), active, tgt, lr)
+        trace.history[sl, done:done + k] = hist.numpy()
+        trace.steps_run[sl] += np.where(was_active, k, 0).astype(np.int32)
+        bad = nonfinite.numpy()
+        if bad.any():
+            idx = np.arange(sl.start, sl.stop)[bad & (trace.diverged_at[sl] < 0)]
+            trace.diverged_at[idx] = done + np.argmax(np.isnan(trace.history[idx, done:done + k]), axis=1)
+        score, p = engine.evaluate(params, tgt)
+        better = tf.math.is_finite(score) & (score > best_score)
+        best_params = tf.where(_expand(better, params), params, best_params)
+        best_score = tf.where(better, score, best_score)
+        if config.stop_at is not None:
+            active = active & (p < float(config.stop_at))
+        done += k
+        bar.advance(k)
+        if not bool(tf.reduce_any(active)):
+            bar.advance(steps - done)
+            break
+    trace.best[sl] = best_params.numpy()
+
+
+def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: AscentConfig, targets: list[int],
+            labels: Optional[list[str]], started: float) -> SynthesisResult:
+    lo, hi = config.input_range
+    images = np.clip((lo + (hi - lo) * engine.to_unit(trace.best)).astype(np.float32), lo, hi)
+    initial = (lo + (hi - lo) * engine.to_unit(plan.params0)).astype(np.float32)
+    adapter = engine.adapter
+    settings = {"classes": targets, **config.as_dict(), "transforms": engine.transforms.as_dict(),
+                "input": adapter.input_names[adapter.input_index]}
+    return SynthesisResult(
+        images=images, classes=plan.classes, restarts=plan.restarts, probabilities=adapter.probabilities(images),
+        history=trace.history, steps_run=trace.steps_run, settings=settings, input_range=(lo, hi),
+        n_classes=adapter.n_classes, labels=labels, logits_source=adapter.logits_source,
+        model_name=getattr(model, "name", type(model).__name__), model_fingerprint=fingerprint(model),
+        wall_time=time.perf_counter() - started, diverged=trace.diverged_at >= 0, initial_images=initial,
+        config=config,
+    ).bind(model)
+
+
+def _raise_if_diverged(result: SynthesisResult, trace: _Trace) -> None:
+    if not result.diverged.any():
+        return
+    where = [(int(result.classes[i]), int(result.restarts[i]), int(trace.diverged_at[i]))
+             for i in np.flatnonzero(result.diverged)]
+    shown = ", ".join(f"class {c} restart {r} at step {s}" for c, r, s in where[:10])
+    raise AscentDivergedError(
+        f"the ascent produced NaN/Inf for {len(where)} sample(s): {shown}{' ...' if len(where) > 10 else ''}. "
+        "Those samples stopped at their last finite iterate (see .result). Likely causes: a layer that "
+        "overflows for inputs at the range bounds (check input_range), log of zero in a custom objective, "
+        "or a learning_rate that is too high.",
+        where, result,
+    )
 
 
 # --------------------------------------------------------------------------- public
@@ -176,17 +308,19 @@ def synthesize(
     model: Any,
     classes: Any = "all",
     *,
-    restarts: int = 4,
-    steps: int = 256,
-    seed: int = 0,
-    input_range: tuple[float, float] = (0.0, 1.0),
+    config: Optional[AscentConfig] = None,
+    restarts: int = D.RESTARTS,
+    steps: int = D.STEPS,
+    seed: int = D.SEED,
+    input_range: tuple[float, float] = D.INPUT_RANGE,
     objective: Optional[Objective] = None,
-    parameterization: str = "pixel",
-    transforms: Transforms | str | None = "auto",
-    learning_rate: float = 0.05,
+    tv_weight: float = D.TV_WEIGHT,
+    parameterization: Any = D.PARAMETERIZATION,
+    transforms: Transforms | str | None = D.TRANSFORMS,
+    learning_rate: float = D.LEARNING_RATE,
     stop_at: Optional[float] = None,
-    check_every: int = 16,
-    max_batch: int = 256,
+    check_every: int = D.CHECK_EVERY,
+    max_batch: int = D.MAX_BATCH,
     preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
     labels: Optional[Sequence[str]] = None,
     input: Optional[str | int] = None,
@@ -204,185 +338,74 @@ def synthesize(
         A trained classifier. It is never modified; weights stay frozen.
     classes : "all" | int | str | list
         Target classes by index or, with ``labels``, by name.
-    restarts : int
-        Independent starts per class (different seeds), all in the same batch.
-    steps : int
-        Ascent steps per sample (Adam on the parameterization).
-    seed : int
-        Drives every random number (starts and transforms). Same seed, model and
-        settings give bit-identical images on CPU.
-    input_range : (lo, hi)
-        The model's raw input range, e.g. ``(0, 255)`` for models that rescale
-        internally. Inputs are kept strictly inside it by a sigmoid.
-    objective : Objective, optional
-        What to maximize; default ``class_log_prob() - 0.05 * total_variation()``
-        (log-probability raises confidence; plain logits need not).
-    parameterization : "pixel" | "fourier"
-    transforms : Transforms | "auto" | None
-        Per-step random jitter/zoom/rotation/blur; "auto" scales with image size.
-    learning_rate : float
-        Adam step size in parameter space.
-    stop_at : float, optional
-        Stop a sample once its target probability reaches this value (best iterate kept).
-    check_every : int
-        Steps per compiled chunk; best iterate and early stop are checked between chunks.
-    max_batch : int
-        Most samples optimized at once (memory bound for large models).
-    preprocess : callable, optional
-        Applied in-graph to the raw input before the model (e.g. a normalization the model expects).
+    config : AscentConfig, optional
+        Every setting as one validated value. Keyword settings that differ from
+        their defaults override it (``synthesize(m, config=c, seed=1)`` is ``c.replace(seed=1)``).
+    restarts, steps, seed, input_range, objective, tv_weight, parameterization, transforms, learning_rate,
+    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile
+        The settings, documented once on :class:`~amaxcheck.ascent.config.AscentConfig`; defaults in
+        :mod:`amaxcheck.defaults`.
     labels : list of str, optional
         Class names (length ``n_classes``).
-    input, output, fixed_inputs : optional
-        Multi-input models: which input to optimize and values for the others.
-        Multi-output models: which output holds the class scores.
-    input_shape : tuple, optional
-        Needed for subclassed models or inputs with undefined sizes.
     progress : bool, optional
         Progress bar on stderr; default on only when stderr is a terminal.
-    jit_compile : bool
-        XLA-compile the chunk (measured slower on CPU for small CNNs; off by default).
 
     Returns
     -------
     SynthesisResult
         Images in the raw input range, class-major, with the real model's probabilities.
+        Same seed, model and settings give bit-identical images on CPU.
     """
     started = time.perf_counter()
-    lo, hi = _validate_range(input_range)
-    for name, value, minimum in (("restarts", restarts, 1), ("steps", steps, 1), ("check_every", check_every, 1),
-                                 ("max_batch", max_batch, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    if stop_at is not None and not 0.0 < float(stop_at) <= 1.0:
-        raise ConfigError(f"stop_at must be a probability in (0, 1], got {stop_at!r}")
-    if not np.isfinite(learning_rate) or learning_rate <= 0:
-        raise ConfigError(f"learning_rate must be a positive number, got {learning_rate!r}")
-
-    adapter = adapt(model, input=input, output=output, fixed_inputs=fixed_inputs, input_shape=input_shape)
-    if labels is not None:
-        labels = [str(label) for label in labels]
-        if len(labels) != adapter.n_classes:
-            raise ClassSelectionError(
-                f"labels has {len(labels)} names but the model has {adapter.n_classes} classes; "
-                "give exactly one name per class, in class-index order"
-            )
-    targets = resolve_classes(classes, adapter.n_classes, labels)
-    objective = default_objective(DEFAULT_TV_WEIGHT) if objective is None else objective
-    if not isinstance(objective, Objective):
-        raise ConfigError(f"objective must be an amaxcheck Objective (see amaxcheck.objectives), got {type(objective).__name__}")
-    if transforms == "auto":
-        transforms = Transforms.auto(adapter.input_shape)
-    elif transforms is None or transforms == "none":
-        transforms = Transforms.none()
-    elif not isinstance(transforms, Transforms):
-        raise ConfigError(f"transforms must be 'auto', None or a Transforms(...), got {transforms!r}")
-    if jit_compile and transforms.warps and image_layout(adapter.input_shape) is not None:
-        raise ConfigError(
-            f"jit_compile=True cannot compile the random warp of {transforms} (XLA has no kernel for "
-            "ImageProjectiveTransformV3); pass transforms=None or Transforms(blur=...) with it, or leave "
-            "jit_compile off (measured 2.3x slower than the default on CPU for the digits CNN: benchmarks/bench_ascent.py --jit)"
-        )
-    param = make_parameterization(parameterization, adapter.input_shape)
-
-    key = (repr(objective), id(objective) if type(objective).__name__ == "Custom" else 0, repr(param), transforms,
-           lo, hi, id(preprocess), adapter.input_index, adapter.output_index, jit_compile,
-           tuple(sorted((k, v.tobytes()) for k, v in adapter.fixed_inputs.items())))
-    engine = _engine_for(model, key, lambda: _Engine(adapter, objective, param, transforms, (lo, hi), preprocess, jit_compile))
-
-    samples = [(c, r) for c in targets for r in range(restarts)]
-    n = len(samples)
-    rngs = [_sample_rng(seed, c, r) for c, r in samples]
-    params0 = np.stack([param.init(g) for g in rngs])
-    noise = np.stack([g.uniform(-1.0, 1.0, (steps, N_RANDOM)).astype(np.float32) for g in rngs])
-    class_arr = np.array([c for c, _ in samples], np.int32)
-    restart_arr = np.array([r for _, r in samples], np.int32)
-
+    given = dict(restarts=restarts, steps=steps, seed=seed, input_range=input_range, objective=objective,
+                 tv_weight=tv_weight, parameterization=parameterization, transforms=transforms,
+                 learning_rate=learning_rate, stop_at=stop_at, check_every=check_every, max_batch=max_batch,
+                 preprocess=preprocess, input=input, output=output, fixed_inputs=fixed_inputs,
+                 input_shape=None if input_shape is None else tuple(input_shape), jit_compile=jit_compile)
+    config = _merge_config(config, given)
+    engine = engine_for(model, config)
+    labels = _checked_labels(labels, engine.adapter.n_classes)
+    targets = resolve_classes(classes, engine.adapter.n_classes, labels)
+    plan = _plan(engine, targets, config)
     if not engine.gradient_path_checked:  # once per compiled engine: frozen weights give the same answer
-        engine.check_gradient_path(params0[:_PROBE_STARTS], seed)
-
-    best = np.empty_like(params0)
-    history = np.full((n, steps), np.nan, np.float32)
-    steps_run = np.zeros(n, np.int32)
-    diverged_at = np.full(n, -1, np.int32)
-    bar = Progress(total=steps * ((n + max_batch - 1) // max_batch), enabled=progress)
-    lr = tf.constant(learning_rate, tf.float32)
-    try:
-        for b0 in range(0, n, max_batch):
-            sl = slice(b0, min(n, b0 + max_batch))
-            tgt = tf.constant(class_arr[sl])
-            params = tf.constant(params0[sl])
-            m = tf.zeros_like(params)
-            v = tf.zeros_like(params)
-            t = tf.constant(0.0)
-            active = tf.ones([sl.stop - sl.start], tf.bool)
-            best_params = params
-            best_score, _ = engine.evaluate(params, tgt)
-            best_score = tf.where(tf.math.is_finite(best_score), best_score, -np.inf)
-            done = 0
-            while done < steps:
-                k = min(check_every, steps - done)
-                was_active = active.numpy()
-                params, m, v, t, active, nonfinite, hist = engine.run_chunk(
-                    params, m, v, t, tf.constant(noise[sl, done:done + k]), active, tgt, lr)
-                history[sl, done:done + k] = hist.numpy()
-                steps_run[sl] += np.where(was_active, k, 0).astype(np.int32)
-                bad = nonfinite.numpy()
-                if bad.any():
-                    idx = np.arange(sl.start, sl.stop)[bad & (diverged_at[sl] < 0)]
-                    diverged_at[idx] = done + np.argmax(np.isnan(history[idx, done:done + k]), axis=1)
-                score, p = engine.evaluate(params, tgt)
-                better = tf.math.is_finite(score) & (score > best_score)
-                best_params = tf.where(_expand(better, params), params, best_params)
-                best_score = tf.where(better, score, best_score)
-                if stop_at is not None:
-                    active = active & (p < float(stop_at))
-                done += k
-                bar.advance(k)
-                if not bool(tf.reduce_any(active)):
-                    bar.advance(steps - done)
-                    break
-            best[sl] = best_params.numpy()
-    finally:
-        bar.close()
-
-    unit = np.concatenate([engine.param.to_unit(tf.constant(best[i:i + max_batch])).numpy() for i in range(0, n, max_batch)])
-    images = (lo + (hi - lo) * unit).astype(np.float32)
-    images = np.clip(images, lo, hi)
-    unit0 = np.concatenate([engine.param.to_unit(tf.constant(params0[i:i + max_batch])).numpy() for i in range(0, n, max_batch)])
-    initial = (lo + (hi - lo) * unit0).astype(np.float32)
-    probabilities = adapter.probabilities(images)
-    settings = {
-        "classes": targets, "restarts": int(restarts), "steps": int(steps), "seed": int(seed),
-        "input_range": [lo, hi], "objective": repr(objective), "parameterization": parameterization,
-        "transforms": transforms.as_dict(), "learning_rate": float(learning_rate),
-        "stop_at": None if stop_at is None else float(stop_at), "check_every": int(check_every),
-        "max_batch": int(max_batch), "preprocess": None if preprocess is None else getattr(preprocess, "__name__", "callable"),
-        "input": adapter.input_names[adapter.input_index], "output": output, "jit_compile": bool(jit_compile),
-    }
-    result = SynthesisResult(
-        images=images, classes=class_arr, restarts=restart_arr, probabilities=probabilities, history=history,
-        steps_run=steps_run, settings=settings, input_range=(lo, hi), n_classes=adapter.n_classes,
-        labels=None if labels is None else list(labels), logits_source=adapter.logits_source,
-        model_name=getattr(model, "name", type(model).__name__), model_fingerprint=fingerprint(model),
-        wall_time=time.perf_counter() - started, diverged=diverged_at >= 0,
-        initial_images=initial, model=model, adapter=adapter,
-        call_kwargs=dict(
-            restarts=restarts, steps=steps, seed=seed, input_range=(lo, hi), objective=objective,
-            parameterization=parameterization, transforms=transforms, learning_rate=learning_rate, stop_at=stop_at,
-            check_every=check_every, max_batch=max_batch, preprocess=preprocess, input=input, output=output,
-            fixed_inputs=fixed_inputs, input_shape=input_shape, jit_compile=jit_compile,
-        ),
-    )
-    if result.diverged.any():
-        where = [(int(class_arr[i]), int(restart_arr[i]), int(diverged_at[i])) for i in np.flatnonzero(result.diverged)]
-        shown = ", ".join(f"class {c} restart {r} at step {s}" for c, r, s in where[:10])
-        raise AscentDivergedError(
-            f"the ascent produced NaN/Inf for {len(where)} sample(s): {shown}{' ...' if len(where) > 10 else ''}. "
-            "Those samples stopped at their last finite iterate (see .result). Likely causes: a layer that "
-            "overflows for inputs at the range bounds (check input_range), log of zero in a custom objective, "
-            "or a learning_rate that is too high.",
-            where, result,
-        )
+        engine.check_gradient_path(plan.params0[:_PROBE_STARTS], config.seed)
+    trace = _ascend(engine, plan, config, progress)
+    result = _result(model, engine, plan, trace, config, targets, labels, started)
+    _raise_if_diverged(result, trace)
     return result
+
+
+_DEFAULT_CONFIG = AscentConfig()
+
+
+def _merge_config(config: Optional[AscentConfig], given: dict[str, Any]) -> AscentConfig:
+    """``config`` (default: amaxcheck's defaults) with the keyword settings that differ from their defaults."""
+    if config is None:
+        return AscentConfig(**given)
+    if not isinstance(config, AscentConfig):
+        from ..errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"config must be an amaxcheck AscentConfig, got {type(config).__name__}")
+    changed = {k: v for k, v in given.items() if not _same_value(v, getattr(_DEFAULT_CONFIG, k))}
+    return config.replace(**changed) if changed else config
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays and other values without a plain equality
+        return False
+
+
+def _checked_labels(labels: Optional[Sequence[str]], n_classes: int) -> Optional[list[str]]:
+    if labels is None:
+        return None
+    names = [str(label) for label in labels]
+    if len(names) != n_classes:
+        raise ClassSelectionError(
+            f"labels has {len(names)} names but the model has {n_classes} classes; "
+            "give exactly one name per class, in class-index order"
+        )
+    return names

@@ -12,12 +12,17 @@ that the engine calls inside its compiled loop:
 * otherwise treats the output as logits, or, if it looks like probabilities
   it cannot bypass (e.g. subclassed models), optimizes log-probabilities and
   says so in ``logits_source``.
+
+An adapter refers to its model only weakly (compiled engines are cached per
+model and must not keep it alive): :attr:`ModelAdapter.model` raises a
+:class:`~amaxcheck.errors.ModelError` once the model is gone.
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import keras
@@ -29,7 +34,7 @@ from ..errors import ModelError, NoGradientError
 
 @dataclass
 class ModelAdapter:
-    model: Any
+    model_ref: Any  # weakref.ref to the keras model
     input_shape: tuple[int, ...]  # without batch
     input_dtype: str
     input_index: int
@@ -42,6 +47,13 @@ class ModelAdapter:
     _tap: Any = None  # keras.Model from inputs to [pre-activation, *layer outputs]
     _head: Any = None  # Dense layer whose activation is bypassed, if any
     _tap_layers: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> Any:
+        model = self.model_ref()
+        if model is None:
+            raise ModelError("the model this adapter reads was deleted; pass the model again")
+        return model
 
     # ------------------------------------------------------------------ graph
     def model_inputs(self, x: tf.Tensor) -> Any:
@@ -95,7 +107,8 @@ class ModelAdapter:
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities of the real, unmodified model (softmax applied to raw logits outputs)."""
         # Eager on purpose: a compiled forward saved 2% of a MobileNetV2 ascent but its tracing (per model,
-        # twin included, and per batch shape) cost the one-shot gate about 2 s.
+        # twin included, and per batch shape) cost the one-shot gate about 2 s. Forward only: amaxcheck never
+        # takes gradients through a user's model eagerly (see gradient_probe).
         chunks = [self._probabilities(tf.convert_to_tensor(images[start:start + batch_size], self.input_dtype)).numpy()
                   for start in range(0, len(images), batch_size)]
         if not chunks:
@@ -111,21 +124,28 @@ class ModelAdapter:
         names = tuple(dict.fromkeys(layer_names))
         if not names or names == self._tap_layers:
             return self
-        if not _is_functional(self.model):
+        model = self.model
+        if not _is_functional(model):
             raise ModelError(
-                f"objective reads layer(s) {list(names)}, but {type(self.model).__name__} is a subclassed model "
+                f"objective reads layer(s) {list(names)}, but {type(model).__name__} is a subclassed model "
                 "whose intermediate outputs cannot be read; use a functional or Sequential model, "
                 "or build keras.Model(inputs, [your layer outputs]) yourself"
             )
-        layer_outputs = [_layer_output(self.model, n) for n in names]
-        pre = self._tap.outputs[0] if self._tap is not None else self.model.outputs[self.output_index or 0]
-        clone = ModelAdapter(**{k: getattr(self, k) for k in self.__dataclass_fields__})
-        clone._tap = keras.Model(self.model.inputs, [pre, *layer_outputs])
+        layer_outputs = [_layer_output(model, n) for n in names]
+        pre = self._tap.outputs[0] if self._tap is not None else model.outputs[self.output_index or 0]
+        clone = ModelAdapter(**{f.name: getattr(self, f.name) for f in fields(self)})
+        clone._tap = keras.Model(model.inputs, [pre, *layer_outputs])
         clone._tap_layers = names
         clone._head = self._head
         if self._tap is None and self.score_kind in ("softmax",):
             clone.score_kind = "probabilities"
         return clone
+
+    def layer_shapes(self) -> dict[str, tuple[Any, ...]]:
+        """Output shape (without batch) of each layer this adapter taps."""
+        if self._tap is None:
+            return {}
+        return {name: tuple(t.shape[1:]) for name, t in zip(self._tap_layers, self._tap.outputs[1:])}
 
 
 # ----------------------------------------------------------------------------
@@ -178,6 +198,16 @@ def _probe(model: Any, x: Any) -> Any:
     return model(x, training=False)
 
 
+# --------------------------------------------------------------------------- adapt
+@dataclass
+class _InputSide:
+    names: list[str]
+    index: int
+    shape: tuple[int, ...]
+    dtype: str
+    fixed: dict[int, np.ndarray]
+
+
 def adapt(
     model: Any,
     *,
@@ -187,40 +217,65 @@ def adapt(
     input_shape: Optional[Sequence[int]] = None,
 ) -> ModelAdapter:
     """Inspect ``model`` and return the adapter the engine uses. Raises :class:`ModelError` on unusable models."""
+    require_model(model)
+    side = _input_side(model, input, input_shape)
+    side.fixed = _fixed_inputs(model, side, fixed_inputs)
+    adapter = ModelAdapter(weakref.ref(model), side.shape, side.dtype, side.index, side.names, None, 0,
+                           "logits", "", side.fixed)
+    out_tensor, adapter.output_index, out_shape = _output_side(model, adapter, output)
+    if len(out_shape) != 1:
+        raise ModelError(
+            f"the class-score output has shape {(None,) + out_shape}; amaxcheck needs (batch, n_classes). "
+            "Pick another output with output=..., or add a head that produces class scores"
+        )
+    adapter.n_classes = int(out_shape[0])
+    if adapter.n_classes < 2:
+        raise ModelError(
+            "the model has a single output unit, so there are no classes to compare. For a binary "
+            "sigmoid classifier, wrap it to output two columns [1 - p, p] (keras.layers.Concatenate)"
+        )
+    _read_head(model, adapter, out_tensor)
+    return adapter
+
+
+def require_model(model: Any) -> None:
+    """Raise :class:`ModelError` unless ``model`` is a ``keras.Model``."""
     if not isinstance(model, keras.Model):
         raise ModelError(
             f"expected a keras.Model, got {type(model).__module__}.{type(model).__name__}; "
             "load it first (keras.saving.load_model(path)) or return the model from your fixture/function"
         )
-    functional = _is_functional(model)
 
-    # ---- inputs ---------------------------------------------------------
-    if functional:
+
+def _input_side(model: Any, input: Optional[str | int], input_shape: Optional[Sequence[int]]) -> _InputSide:
+    """Which input is optimized, its shape (without batch) and dtype; validated."""
+    if _is_functional(model):
         in_tensors = list(model.inputs)
-        input_names = [_tensor_name(t) for t in in_tensors]
-        if input is None:
-            if len(in_tensors) > 1:
-                raise ModelError(
-                    f"the model has {len(in_tensors)} inputs {input_names}; say which to optimize with "
-                    "input='name' and give the others with fixed_inputs={'name': array}"
-                )
-            input_index = 0
-        else:
-            input_index = _pick_index(input, input_names, "input")
-        shape = tuple(in_tensors[input_index].shape[1:])
-        dtype = str(in_tensors[input_index].dtype)
+        names = [_tensor_name(t) for t in in_tensors]
+        if input is None and len(in_tensors) > 1:
+            raise ModelError(
+                f"the model has {len(in_tensors)} inputs {names}; say which to optimize with "
+                "input='name' and give the others with fixed_inputs={'name': array}"
+            )
+        index = 0 if input is None else _pick_index(input, names, "input")
+        shape, dtype = tuple(in_tensors[index].shape[1:]), str(in_tensors[index].dtype)
     else:
         if input_shape is None:
             raise ModelError(
                 f"{type(model).__name__} is a subclassed model without declared inputs; "
                 "pass input_shape=(H, W, C) (without the batch axis)"
             )
-        input_names, input_index, shape, dtype = ["input"], 0, tuple(input_shape), "float32"
+        names, index, shape, dtype = ["input"], 0, tuple(input_shape), "float32"
     if input_shape is not None:
         given = tuple(int(d) for d in input_shape)
         if len(given) != len(shape) or any(s is not None and s != g for s, g in zip(shape, given)):
             raise ModelError(f"input_shape={given} does not match the model's input shape {shape}")
         shape = given
+    _check_input(shape, dtype, names[index])
+    return _InputSide(names, index, shape, dtype, {})
+
+
+def _check_input(shape: tuple[Any, ...], dtype: str, name: str) -> None:
     if any(d is None for d in shape):
         raise ModelError(
             f"the model's input shape {(None,) + shape} has undefined dimensions; "
@@ -234,103 +289,91 @@ def adapt(
         )
     if not (dtype.startswith("float") or dtype.startswith("bfloat")):
         raise ModelError(
-            f"the model's input {input_names[input_index]!r} has dtype {dtype}: integer inputs (token ids, "
+            f"the model's input {name!r} has dtype {dtype}: integer inputs (token ids, "
             "embedding lookups) have no gradient, so no input can be synthesized. Fix: optimize the first "
             "float tensor instead, e.g. keras.Model(embedding_layer.output, model.output)"
         )
 
-    fixed: dict[int, np.ndarray] = {}
-    if len(input_names) > 1:
-        fixed_inputs = dict(fixed_inputs or {})
-        for i, name in enumerate(input_names):
-            if i == input_index:
-                continue
-            if name not in fixed_inputs:
-                raise ModelError(
-                    f"input {name!r} is not optimized and has no value: pass fixed_inputs={{{name!r}: array}} "
-                    f"with one example of shape {tuple(model.inputs[i].shape[1:])}"
-                )
-            arr = np.asarray(fixed_inputs[name], dtype=str(model.inputs[i].dtype))
-            want = tuple(model.inputs[i].shape[1:])
-            if arr.shape == (1,) + want:
-                arr = arr[0]
-            if len(arr.shape) != len(want) or any(w is not None and w != a for w, a in zip(want, arr.shape)):
-                raise ModelError(f"fixed_inputs[{name!r}] has shape {arr.shape}; the model expects {want}")
-            fixed[i] = arr
-        unknown = set(fixed_inputs) - set(input_names)
-        if unknown:
-            raise ModelError(f"fixed_inputs names unknown inputs {sorted(unknown)}; model inputs are {input_names}")
 
-    # ---- outputs --------------------------------------------------------
-    output_index: Optional[int] = None
-    if functional:
+def _fixed_inputs(model: Any, side: _InputSide, given: Optional[Mapping[str, Any]]) -> dict[int, np.ndarray]:
+    """Values of the inputs that are not optimized, by input index; validated against the model."""
+    if len(side.names) <= 1:
+        return {}
+    given = dict(given or {})
+    fixed: dict[int, np.ndarray] = {}
+    for i, name in enumerate(side.names):
+        if i == side.index:
+            continue
+        if name not in given:
+            raise ModelError(
+                f"input {name!r} is not optimized and has no value: pass fixed_inputs={{{name!r}: array}} "
+                f"with one example of shape {tuple(model.inputs[i].shape[1:])}"
+            )
+        arr = np.asarray(given[name], dtype=str(model.inputs[i].dtype))
+        want = tuple(model.inputs[i].shape[1:])
+        if arr.shape == (1, *want):
+            arr = arr[0]
+        if len(arr.shape) != len(want) or any(w is not None and w != a for w, a in zip(want, arr.shape)):
+            raise ModelError(f"fixed_inputs[{name!r}] has shape {arr.shape}; the model expects {want}")
+        fixed[i] = arr
+    unknown = set(given) - set(side.names)
+    if unknown:
+        raise ModelError(f"fixed_inputs names unknown inputs {sorted(unknown)}; model inputs are {side.names}")
+    return fixed
+
+
+def _output_side(model: Any, adapter: ModelAdapter, output: Optional[str | int]) -> tuple[Any, Optional[int], tuple]:
+    """``(output tensor or None, output index, output shape without batch)`` of the class-score output."""
+    if _is_functional(model):
         outs = list(model.outputs)
         out_names = [_tensor_name(t) for t in outs]
+        index = None
         if len(outs) > 1:
             if output is None:
                 raise ModelError(
                     f"the model has {len(outs)} outputs {out_names}; pick the class-score output with "
                     "output='name' or output=index"
                 )
-            output_index = _pick_index(output, out_names, "output")
-        out_tensor = outs[output_index or 0]
-        out_shape = tuple(out_tensor.shape[1:])
-    else:
-        adapter_probe = ModelAdapter(model, shape, dtype, input_index, input_names, None, 0, "logits", "", fixed)
-        probe_out = _probe(model, adapter_probe.model_inputs(tf.zeros((1,) + shape, dtype)))
-        if isinstance(probe_out, (list, tuple, Mapping)):
-            names = list(probe_out.keys()) if isinstance(probe_out, Mapping) else list(range(len(probe_out)))
-            if output is None:
-                raise ModelError(
-                    f"the model returns {len(names)} outputs {names}; pick the class-score output with output=..."
-                )
-            output_index = names.index(output) if output in names else _pick_index(output, [str(n) for n in names], "output")
-        out_tensor = None
-        out_shape = tuple(adapter_probe._select_output(probe_out).shape[1:]) if output_index is None else tuple(
-            ModelAdapter(model, shape, dtype, input_index, input_names, output_index, 0, "logits", "", fixed)
-            ._select_output(probe_out).shape[1:]
-        )
-    if len(out_shape) != 1:
-        raise ModelError(
-            f"the class-score output has shape {(None,) + out_shape}; amaxcheck needs (batch, n_classes). "
-            "Pick another output with output=..., or add a head that produces class scores"
-        )
-    n_classes = int(out_shape[0])
-    if n_classes < 2:
-        raise ModelError(
-            "the model has a single output unit, so there are no classes to compare. For a binary "
-            "sigmoid classifier, wrap it to output two columns [1 - p, p] (keras.layers.Concatenate)"
-        )
+            index = _pick_index(output, out_names, "output")
+        tensor = outs[index or 0]
+        return tensor, index, tuple(tensor.shape[1:])
+    probe_out = _probe(model, adapter.model_inputs(tf.zeros((1, *adapter.input_shape), adapter.input_dtype)))
+    index = None
+    if isinstance(probe_out, (list, tuple, Mapping)):
+        names = list(probe_out.keys()) if isinstance(probe_out, Mapping) else list(range(len(probe_out)))
+        if output is None:
+            raise ModelError(
+                f"the model returns {len(names)} outputs {names}; pick the class-score output with output=..."
+            )
+        index = names.index(output) if output in names else _pick_index(output, [str(n) for n in names], "output")
+    adapter.output_index = index
+    return None, index, tuple(adapter._select_output(probe_out).shape[1:])
 
-    kind, pre, head, description = ("unknown", None, None, "")
-    if functional:
-        kind, pre, head, description = _final_activation(out_tensor)
-    adapter = ModelAdapter(
-        model=model, input_shape=shape, input_dtype=dtype, input_index=input_index, input_names=input_names,
-        output_index=output_index, n_classes=n_classes, score_kind="logits", logits_source="", fixed_inputs=fixed,
-    )
+
+def _read_head(model: Any, adapter: ModelAdapter, out_tensor: Any) -> None:
+    """Decide where logits are read: the pre-activation of a softmax/sigmoid head, the output, or log-probabilities."""
+    kind, pre, head, description = _final_activation(out_tensor) if out_tensor is not None else ("unknown",) * 4
     if kind in ("softmax", "sigmoid"):
         adapter._tap = keras.Model(model.inputs, [pre])
         adapter._head = head
         adapter.score_kind = kind
         adapter.logits_source = description
-    elif kind == "logits":
+        return
+    if kind == "logits":
         adapter.logits_source = description
+        return
+    # Decide from the numbers: probabilities sum to one and are non-negative.
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(0, 1, (4, *adapter.input_shape)).astype(adapter.input_dtype))
+    out = np.asarray(adapter._select_output(_probe(model, adapter.model_inputs(x))), np.float64)
+    if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
+        adapter.score_kind = "probabilities"
+        adapter.logits_source = (
+            "log of the model's probabilities (no final softmax layer found that could be bypassed); "
+            "class_logit() then equals class_log_prob() up to a per-sample constant"
+        )
     else:
-        # Decide from the numbers: probabilities sum to one and are non-negative.
-        rng = np.random.default_rng(0)
-        x = tf.constant(rng.uniform(0, 1, (4,) + shape).astype(dtype))
-        out = adapter._select_output(_probe(model, adapter.model_inputs(x)))
-        out = np.asarray(out, np.float64)
-        if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
-            adapter.score_kind = "probabilities"
-            adapter.logits_source = (
-                "log of the model's probabilities (no final softmax layer found that could be bypassed); "
-                "class_logit() then equals class_log_prob() up to a per-sample constant"
-            )
-        else:
-            adapter.logits_source = "model output, taken as logits (it is not a probability distribution)"
-    return adapter
+        adapter.logits_source = "model output, taken as logits (it is not a probability distribution)"
 
 
 def _pick_index(key: str | int, names: Sequence[str], what: str) -> int:

@@ -12,9 +12,15 @@ so their weights mean the same thing for a 0..1 model and a 0..255 model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
-import tensorflow as tf
+from .._lazy import lazy_module
+from ..errors import ArgumentTypeError, ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+else:
+    tf = lazy_module("tensorflow")
 
 
 @dataclass
@@ -37,6 +43,13 @@ class Objective:
     def __call__(self, ctx: AscentContext) -> tf.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def validate(self, layer_shapes: Mapping[str, tuple[Any, ...]]) -> None:
+        """Raise :class:`~amaxcheck.errors.ModelError` if the objective cannot read the layers it names.
+
+        ``layer_shapes`` maps each name in :attr:`layers` to that layer's output
+        shape (without the batch axis). Called once before the ascent is compiled.
+        """
+
     # composition -------------------------------------------------------
     def __add__(self, other: "Objective | float") -> "Objective":
         return _Sum((self, _as_objective(other)))
@@ -55,7 +68,8 @@ class Objective:
 
     def __mul__(self, k: float) -> "Objective":
         if isinstance(k, Objective):
-            raise TypeError("objectives can be scaled by numbers, not multiplied together; use custom() for products")
+            raise ArgumentTypeError("objectives can be scaled by numbers, not multiplied together; "
+                                    "use custom(fn) for products")
         return _Scaled(float(k), self)
 
     __rmul__ = __mul__
@@ -69,7 +83,8 @@ def _as_objective(value: "Objective | float") -> Objective:
         return value
     if isinstance(value, (int, float)):
         return _Constant(float(value))
-    raise TypeError(f"cannot combine an objective with {type(value).__name__}; use a number or an Objective")
+    raise ArgumentTypeError(f"cannot combine an objective with {type(value).__name__}; use a number or an "
+                            "Objective from amaxcheck.objectives")
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,10 @@ class _Sum(Objective):
     def __call__(self, ctx):
         return tf.add_n([t(ctx) for t in self.terms])
 
+    def validate(self, layer_shapes):
+        for t in self.terms:
+            t.validate(layer_shapes)
+
     def __repr__(self):
         out = repr(self.terms[0])
         for t in self.terms[1:]:
@@ -115,6 +134,9 @@ class _Scaled(Objective):
 
     def __call__(self, ctx):
         return self.k * self.inner(ctx)
+
+    def validate(self, layer_shapes):
+        self.inner.validate(layer_shapes)
 
     def __repr__(self):
         if self.k == 1.0:
@@ -171,6 +193,9 @@ class Channel(Objective):
         act = ctx.activations[self.layer]
         return _spatial_mean(act[..., self.index])
 
+    def validate(self, layer_shapes):
+        _check_unit(self, self.layer, self.index, layer_shapes[self.layer], "channel")
+
     def __repr__(self):
         return f"channel({self.layer!r}, {self.index})"
 
@@ -197,6 +222,28 @@ class Neuron(Objective):
 
     def __repr__(self):
         return f"neuron({self.layer!r}, {self.index}{'' if self.position is None else ', ' + repr(self.position)})"
+
+    def validate(self, layer_shapes):
+        shape = tuple(layer_shapes[self.layer])
+        _check_unit(self, self.layer, self.index, shape, "unit")
+        if self.position is not None and len(shape) > 1:
+            spatial = shape[:-1]
+            if len(self.position) != len(spatial) or any(
+                    d is not None and not 0 <= p < d for p, d in zip(self.position, spatial)):
+                from ..errors import ModelError
+
+                raise ModelError(f"{self!r}: position {self.position} is outside layer {self.layer!r}'s "
+                                 f"{spatial} grid; give one index per spatial axis, each below its size")
+
+
+def _check_unit(objective: Objective, layer: str, index: int, shape: tuple[Any, ...], what: str) -> None:
+    """A channel or unit index must exist in the layer's last axis."""
+    from ..errors import ModelError
+
+    n = shape[-1] if shape else None
+    if n is not None and not 0 <= index < int(n):
+        raise ModelError(f"{objective!r}: layer {layer!r} has {int(n)} {what}s (0..{int(n) - 1}), so {what} "
+                         f"{index} does not exist; pick an index below {int(n)}")
 
 
 @dataclass(frozen=True)
@@ -263,8 +310,9 @@ class Custom(Objective):
     def __call__(self, ctx):
         out = tf.convert_to_tensor(self.fn(ctx), tf.float32)
         if out.shape.rank != 1:
-            raise ValueError(
-                f"custom objective {self.name!r} must return one score per sample (shape (batch,)), got shape {out.shape}"
+            raise ConfigError(
+                f"custom objective {self.name!r} must return one score per sample (shape (batch,)), got shape "
+                f"{out.shape}; reduce over the other axes, e.g. tf.reduce_mean(x, axis=[1, 2, 3])"
             )
         return out
 

@@ -1,9 +1,16 @@
-"""The value :func:`amaxcheck.synthesize` returns. NumPy only, no TensorFlow."""
+"""The value :func:`amaxcheck.synthesize` returns: plain data (arrays and settings). NumPy only, no TensorFlow.
+
+A :class:`SynthesisResult` holds no model: it pickles, caches and compares
+by value. It remembers the model it was made from only through a weak
+reference (:attr:`SynthesisResult.model`), so :func:`amaxcheck.check` can
+default to that model while it is alive, without keeping it alive.
+"""
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -71,13 +78,53 @@ class SynthesisResult:
     wall_time: float
     diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     initial_images: Optional[np.ndarray] = None  # the random starts, raw range (to measure what the ascent added)
-    model: Any = field(default=None, repr=False, compare=False)  # the keras model (not serialized)
-    adapter: Any = field(default=None, repr=False, compare=False)  # how scores were read (not serialized)
-    call_kwargs: dict = field(default_factory=dict, repr=False, compare=False)  # synthesize() arguments, to rerun controls
+    config: Any = None  # the AscentConfig that made it (rerun controls with config.replace(...))
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SynthesisResult):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if a is None or b is None or not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+                    return False
+            elif f.name != "wall_time" and a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays: not hashable
+
+    # ------------------------------------------------------------- the model, weakly
+    @property
+    def model(self) -> Any:
+        """The model this result was synthesized from while it is alive, else ``None`` (never kept alive)."""
+        ref = self.__dict__.get("_model_ref")
+        return ref() if ref is not None else None
+
+    def bind(self, model: Any) -> "SynthesisResult":
+        """Remember ``model`` (weakly) as the one :func:`amaxcheck.check` defaults to; returns ``self``."""
+        try:
+            self.__dict__["_model_ref"] = weakref.ref(model)
+        except TypeError:  # not weak-referenceable: remember nothing
+            self.__dict__.pop("_model_ref", None)
+        return self
+
+    def freeze(self) -> "SynthesisResult":
+        """Make the arrays read-only (for results shared through a cache); returns ``self``."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_model_ref", None)
+        return state
 
     @property
     def seed(self) -> int:
@@ -183,9 +230,15 @@ class SynthesisResult:
             labels=self.labels, logits_source=self.logits_source, model_name=self.model_name,
             model_fingerprint=self.model_fingerprint, wall_time=self.wall_time,
             diverged=self.diverged[m] if self.diverged.size else self.diverged,
-            initial_images=None if self.initial_images is None else self.initial_images[m], model=self.model,
-            adapter=self.adapter, call_kwargs=self.call_kwargs,
-        )
+            initial_images=None if self.initial_images is None else self.initial_images[m], config=self.config,
+        ).bind_like(self)
+
+    def bind_like(self, other: "SynthesisResult") -> "SynthesisResult":
+        """Share ``other``'s weak model reference; returns ``self``."""
+        ref = other.__dict__.get("_model_ref")
+        if ref is not None:
+            self.__dict__["_model_ref"] = ref
+        return self
 
     def __repr__(self) -> str:
         p = self.target_probability

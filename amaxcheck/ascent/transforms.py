@@ -12,10 +12,17 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
-import tensorflow as tf
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from .._lazy import lazy_module
 from .parameterization import image_layout
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+else:
+    tf = lazy_module("tensorflow")
 
 #: random numbers drawn per sample and step: shift x, shift y, zoom, angle
 N_RANDOM = 4
@@ -68,6 +75,19 @@ class Transforms:
 
     def as_dict(self) -> dict:
         return {"jitter": self.jitter, "scale": list(self.scale), "rotate": self.rotate, "blur": self.blur}
+
+
+def resolve_transforms(spec: Any, shape: tuple[int, ...]) -> Transforms:
+    """``"auto"`` -> :meth:`Transforms.auto` for ``shape``; ``None``/``"none"`` -> no transforms; a value as is."""
+    if isinstance(spec, Transforms):
+        return spec
+    if spec == "auto":
+        return Transforms.auto(shape)
+    if spec is None or spec == "none":
+        return Transforms.none()
+    from ..errors import ConfigError
+
+    raise ConfigError(f"transforms must be 'auto', None or a Transforms(...), got {spec!r}")
 
 
 def apply_transforms(unit: tf.Tensor, u: tf.Tensor, spec: Transforms, shape: tuple[int, ...]) -> tf.Tensor:

@@ -23,13 +23,16 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .. import _cache
+from .. import _validate as V
+from .. import defaults as D
+from ..errors import AmaxcheckError, ArgumentTypeError, ConfigError, DataError, ReferenceDataError
 from . import stats as S
-from ..errors import AmaxcheckError, DataError, ReferenceDataError
 from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
 
 #: signals entering the verdict, in report order
 SIGNALS = ("spectrum", "smoothness", "alignment", "reach", "robustness")
-#: model-level reason per signal, said of the classes where the signal is 0.5 or more
+#: model-level reason per signal, said of the classes where the signal reaches ``max_degeneracy``
 _MODEL_REASON = {
     "spectrum": "high-frequency energy close to the noise control's ideal inputs",
     "smoothness": "neighbouring pixels correlate about as little as in the noise control's ideal inputs",
@@ -229,23 +232,23 @@ def check(
     *,
     reference: Any = None,
     reference_labels: Any = None,
-    min_confidence: float = 0.9,
-    top_k: int = 1,
-    max_degeneracy: float = 0.5,
-    min_recall: float = 0.5,
+    min_confidence: float = D.MIN_CONFIDENCE,
+    top_k: int = D.TOP_K,
+    max_degeneracy: float = D.MAX_DEGENERACY,
+    min_recall: float = D.MIN_RECALL,
     stat_bounds: Optional[Mapping[str, Any]] = None,
     verdict: bool = True,
     twin: bool = True,
     decode: Optional[Callable] = None,
 ) -> Report:
-    """Check a :class:`~amaxcheck.result.SynthesisResult` and return a :class:`~amaxcheck.report.Report`.
+    """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
 
     Parameters
     ----------
     result : SynthesisResult
         From :func:`amaxcheck.synthesize`.
     model : keras.Model, optional
-        Defaults to the model the result was synthesized from.
+        Defaults to the model the result was synthesized from, while it is alive.
     reference, reference_labels : array, optional
         Images in the model's raw input range ``(n, *input_shape)`` and their integer
         classes. They anchor "natural" and enable the alignment signal.
@@ -254,7 +257,7 @@ def check(
     top_k : int
         The target must rank within the top ``k`` classes.
     max_degeneracy : float
-        A class (and the model) is degenerate above this value.
+        A class (and the model) is degenerate above this value; a signal at or above it gets a reason.
     min_recall : float
         With labelled reference data: the fraction of each class's reference images
         the model must classify correctly. A class whose real examples are mostly
@@ -266,132 +269,186 @@ def check(
         or derived from the reference images' values of that statistic
         (``"tukey"``: Tukey fences, k = 1.5; ``"zscore"``: mean +- 3 sd).
     verdict : bool
-        Compute the degeneracy verdict (synthesizes the twin control: costs one more ascent).
+        Compute the degeneracy verdict (synthesizes the twin control: costs one more ascent, cached).
     twin : bool
         Use the shuffled-weights twin as noise anchor (else white noise).
     decode : callable, optional
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
     """
+    thresholds = _validated_thresholds(result, min_confidence, top_k, max_degeneracy, min_recall, stat_bounds)
+    model = model if model is not None else result.model
+    evidence = _gather_evidence(result, model, reference, reference_labels, stat_bounds)
+    anchors, align = (_verdict_inputs(result, model, evidence, twin) if verdict else (None, None))
+    class_reports = [_class_report(result, evidence, j, c, thresholds, anchors, align, decode)
+                     for j, c in enumerate(result.class_indices)]
+    return _assemble_report(result, class_reports, thresholds, anchors)
+
+
+@dataclass
+class _Thresholds:
+    min_confidence: float
+    top_k: int
+    max_degeneracy: float
+    min_recall: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"min_confidence": self.min_confidence, "top_k": self.top_k,
+                "max_degeneracy": self.max_degeneracy, "min_recall": self.min_recall}
+
+
+def _validated_thresholds(result: Any, min_confidence: Any, top_k: Any, max_degeneracy: Any, min_recall: Any,
+                          stat_bounds: Optional[Mapping[str, Any]]) -> _Thresholds:
     from ..ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):
-        raise TypeError(f"check() takes the SynthesisResult returned by amaxcheck.synthesize, got {type(result).__name__}")
-    if not 0.0 <= float(min_confidence) <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= result.n_classes:
-        raise ValueError(f"top_k must be an integer in 1..{result.n_classes}, got {top_k!r}")
-    if not 0.0 <= float(max_degeneracy) <= 1.0:
-        raise ValueError(f"max_degeneracy must be in [0, 1], got {max_degeneracy}")
-    if not 0.0 <= float(min_recall) <= 1.0:
-        raise ValueError(f"min_recall must be in [0, 1], got {min_recall}")
+        raise ArgumentTypeError(f"check() takes the SynthesisResult returned by amaxcheck.synthesize, got "
+                                f"{type(result).__name__}")
     if not np.all(np.isfinite(result.images)):
         raise DataError("the result's images contain NaN/Inf; synthesize again (see AscentDivergedError for the cause)")
-    unknown = set(stat_bounds or {}) - set(S.SPATIAL_STATS + S.RANGE_STATS + ("restart_agreement", "robustness"))
+    known = S.SPATIAL_STATS + S.RANGE_STATS + ("restart_agreement", "robustness")
+    unknown = set(stat_bounds or {}) - set(known)
     if unknown:
-        raise ValueError(f"unknown statistics in stat_bounds: {sorted(unknown)}; known: "
-                         f"{sorted(S.SPATIAL_STATS + S.RANGE_STATS + ('restart_agreement', 'robustness'))}")
+        raise ConfigError(f"unknown statistics in stat_bounds: {sorted(unknown)}; known: {sorted(known)}")
+    return _Thresholds(V.probability(min_confidence, "min_confidence"),
+                       V.integer(top_k, "top_k", 1, result.n_classes),
+                       V.probability(max_degeneracy, "max_degeneracy"), V.probability(min_recall, "min_recall"))
 
-    stat_bounds = _resolve_bounds(stat_bounds, reference, result)
-    predict = _predictor(result, model)
+
+@dataclass
+class _Evidence:
+    """What the real model says about the ideal inputs (and the reference images), shared by every class."""
+
+    seen: np.ndarray  # the images as a deployed pipeline sees them (clipped, 8-bit for images)
+    probs: np.ndarray  # real-model probabilities on ``seen``
+    order: list[np.ndarray]  # sample indices of each class, in class_indices order
+    best_idx: np.ndarray  # the best restart of each class
+    predict: Optional[Callable[[np.ndarray], np.ndarray]]
+    ref_x: Optional[np.ndarray]
+    ref_y: Optional[np.ndarray]
+    bounds: dict[str, tuple[Optional[float], Optional[float]]]
+    recall: Optional[dict[int, tuple[int, int, Optional[int]]]] = None
+    retained: Optional[np.ndarray] = None
+    per_pert: Optional[dict[str, np.ndarray]] = None
+    is_img: bool = True
+
+
+def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: Any,
+                     stat_bounds: Optional[Mapping[str, Any]]) -> _Evidence:
     rng_ = result.input_range
-    is_img = S.is_image(result.images[0])
     ref_x, ref_y = (None, None)
     if reference is not None:
         ref_x, ref_y = validate_reference(reference, reference_labels, result.input_shape, rng_, result.n_classes)
     elif reference_labels is not None:
-        raise ReferenceDataError("reference_labels were given without reference images")
-
+        raise ReferenceDataError("reference_labels were given without reference images; pass reference= too")
+    bounds = _resolve_bounds(stat_bounds, reference, result)
+    predict = _predictor(result, model)
+    is_img = S.is_image(result.images[0])
     # Score what a deployed pipeline would see: clipped, and 8-bit quantized for images.
     seen = S.quantize(result.images, rng_) if is_img else np.clip(result.images, *rng_)
     probs = predict(seen) if predict is not None else result.probabilities
     order = [np.flatnonzero(result.classes == c) for c in result.class_indices]
     best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
-    best_cls = result.classes[best_idx]
-    recall = None
+    ev = _Evidence(seen, probs, order, best_idx, predict, ref_x, ref_y, bounds, is_img=is_img)
     if ref_y is not None and predict is not None:
-        recall = reference_recall(predict(ref_x).argmax(axis=1), ref_y)
-    retained, per_pert = (None, {})
+        ev.recall = reference_recall(predict(ref_x).argmax(axis=1), ref_y)
     if predict is not None:
-        retained, per_pert = retained_confidence(predict, seen[best_idx], best_cls, rng_)
+        ev.retained, ev.per_pert = retained_confidence(predict, seen[best_idx], result.classes[best_idx], rng_)
+    return ev
 
-    anchors = None
-    if verdict:
-        anchors = _anchors(result, model if model is not None else result.model, ref_x, ref_y, predict, twin)
-        class_means = None
-        if ref_x is not None and ref_y is not None:
-            class_means = np.stack([ref_x[ref_y == c].mean(0) if np.any(ref_y == c) else np.full(ref_x.shape[1:], np.nan)
-                                    for c in range(result.n_classes)])
-            align = alignment_rank(seen, result.classes, np.nan_to_num(class_means, nan=0.0))
 
-    class_reports = []
-    for j, (idx, c) in enumerate(zip(order, result.class_indices)):
-        b = best_idx[j]
-        p = probs[b]
-        conf = float(p[c])
-        runner = float(np.max(np.delete(p, c))) if len(p) > 1 else 0.0
-        ranked = np.argsort(-p, kind="stable")
-        rank = int(np.flatnonzero(ranked == c)[0]) + 1
-        top = [RankedClass(int(i), _label(result, int(i)), float(p[i])) for i in ranked[:max(top_k, 3)]]
-        if decode is not None:
-            top = _decoded(decode, p, max(top_k, 3), top)
-        st = S.image_stats(result.images[b], rng_)
-        st["restart_agreement"] = S.restart_agreement(result.images[idx])
-        if retained is not None:
-            st["robustness"] = float(retained[j])
-        checks = [
-            CheckResult("confidence", PASS if conf >= min_confidence else FAIL, conf, float(min_confidence),
-                        f"target probability {conf:.3f} {'>=' if conf >= min_confidence else '<'} {min_confidence:g}"
-                        f" (runner-up {top[1].label if top[0].index == c and len(top) > 1 else top[0].label} {runner:.3f})"),
-            CheckResult("top_k", PASS if rank <= top_k else FAIL, float(rank), int(top_k),
-                        f"target ranked {rank} of {result.n_classes}; top-{top_k}: "
-                        + ", ".join(f"{t.label} ({t.p:.2f})" for t in top[:top_k])),
-        ]
-        if recall is not None:
-            checks.append(_recall_check(recall, int(c), float(min_recall), result))
-        for name, (lo, hi) in (stat_bounds or {}).items():
-            v = st.get(name)
-            if v is None or not np.isfinite(v):
-                checks.append(CheckResult(f"stat:{name}", SKIP, None, [lo, hi], f"{name} is not defined for this input"))
-                continue
-            ok = (lo is None or v >= lo) and (hi is None or v <= hi)
-            checks.append(CheckResult(f"stat:{name}", PASS if ok else FAIL, float(v), [lo, hi],
-                                      f"{name} = {v:.3g}, bounds [{'-inf' if lo is None else f'{lo:g}'}, "
-                                      f"{'inf' if hi is None else f'{hi:g}'}]"))
-        signals, reasons = {}, []
-        degeneracy, degenerate = float("nan"), False
-        if verdict:
-            signals, reasons = _class_signals(
-                result, idx, c, conf, anchors, None if class_means is None else align[idx],
-                None if retained is None else float(retained[j]),
-                {k: float(v[j]) for k, v in per_pert.items()}, is_img)
-            degeneracy = combine_signals(signals)
-            degenerate = bool(np.isfinite(degeneracy) and degeneracy > max_degeneracy)
-            checks.append(CheckResult(
-                "degeneracy", FAIL if degenerate else PASS, degeneracy, float(max_degeneracy),
-                f"degeneracy {degeneracy:.2f} {'>' if degenerate else '<='} {max_degeneracy:g}"
-                + (": " + "; ".join(reasons) if reasons else "")))
-        class_reports.append(ClassReport(
-            index=int(c), label=_label(result, int(c)), confidence=conf, margin=conf - runner, top_k=top[:top_k],
-            in_top_k=rank <= top_k, degeneracy=degeneracy, degenerate=degenerate, reasons=reasons,
-            signals=signals, stats=st, checks=checks, image=result.images[b],
-        ))
+def _verdict_inputs(result: Any, model: Any, ev: _Evidence, use_twin: bool) -> tuple[_Anchors, Optional[np.ndarray]]:
+    """The anchors of the verdict and, with labelled reference data, each sample's alignment rank."""
+    anchors = _anchors(result, model, ev.ref_x, ev.ref_y, ev.predict, use_twin)
+    if ev.ref_x is None or ev.ref_y is None:
+        return anchors, None
+    ref_x, ref_y = ev.ref_x, ev.ref_y
+    class_means = np.stack([ref_x[ref_y == c].mean(0) if np.any(ref_y == c) else np.full(ref_x.shape[1:], np.nan)
+                            for c in range(result.n_classes)])
+    return anchors, alignment_rank(ev.seen, result.classes, np.nan_to_num(class_means, nan=0.0))
 
+
+def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, anchors: Optional[_Anchors],
+                  align: Optional[np.ndarray], decode: Optional[Callable]) -> ClassReport:
+    idx, b = ev.order[j], int(ev.best_idx[j])
+    p = ev.probs[b]
+    conf = float(p[c])
+    runner = float(np.max(np.delete(p, c))) if len(p) > 1 else 0.0
+    ranked = np.argsort(-p, kind="stable")
+    rank = int(np.flatnonzero(ranked == c)[0]) + 1
+    top = [RankedClass(int(i), result.label_of(int(i)), float(p[i])) for i in ranked[:max(thr.top_k, 3)]]
+    if decode is not None:
+        top = _decoded(decode, p, max(thr.top_k, 3), top)
+    st = S.image_stats(result.images[b], result.input_range)
+    st["restart_agreement"] = S.restart_agreement(result.images[idx])
+    if ev.retained is not None:
+        st["robustness"] = float(ev.retained[j])
+    checks = _basic_checks(result, c, conf, runner, rank, top, thr)
+    if ev.recall is not None:
+        checks.append(_recall_check(ev.recall, int(c), thr.min_recall, result))
+    checks += _stat_checks(st, ev.bounds)
+    signals, reasons, degeneracy, degenerate = {}, [], float("nan"), False
+    if anchors is not None:
+        signals, reasons = _class_signals(
+            result, idx, c, conf, anchors, None if align is None else align[idx],
+            None if ev.retained is None else float(ev.retained[j]),
+            {k: float(v[j]) for k, v in (ev.per_pert or {}).items()}, ev.is_img, thr.max_degeneracy)
+        degeneracy = combine_signals(signals)
+        degenerate = bool(np.isfinite(degeneracy) and degeneracy > thr.max_degeneracy)
+        checks.append(CheckResult(
+            "degeneracy", FAIL if degenerate else PASS, degeneracy, thr.max_degeneracy,
+            f"degeneracy {degeneracy:.2f} {'>' if degenerate else '<='} {thr.max_degeneracy:g}"
+            + (": " + "; ".join(reasons) if reasons else "")))
+    return ClassReport(
+        index=int(c), label=result.label_of(int(c)), confidence=conf, margin=conf - runner, top_k=top[:thr.top_k],
+        in_top_k=rank <= thr.top_k, degeneracy=degeneracy, degenerate=degenerate, reasons=reasons,
+        signals=signals, stats=st, checks=checks, image=result.images[b],
+    )
+
+
+def _basic_checks(result: Any, c: int, conf: float, runner: float, rank: int, top: list[RankedClass],
+                  thr: _Thresholds) -> list[CheckResult]:
+    """The confidence and top-k checks of one class."""
+    other = top[1].label if top[0].index == c and len(top) > 1 else top[0].label
+    passed = conf >= thr.min_confidence
+    return [
+        CheckResult("confidence", PASS if passed else FAIL, conf, thr.min_confidence,
+                    f"target probability {conf:.3f} {'>=' if passed else '<'} {thr.min_confidence:g}"
+                    f" (runner-up {other} {runner:.3f})"),
+        CheckResult("top_k", PASS if rank <= thr.top_k else FAIL, float(rank), thr.top_k,
+                    f"target ranked {rank} of {result.n_classes}; top-{thr.top_k}: "
+                    + ", ".join(f"{t.label} ({t.p:.2f})" for t in top[:thr.top_k])),
+    ]
+
+
+def _stat_checks(st: Mapping[str, float], bounds: Mapping[str, tuple[Optional[float], Optional[float]]]
+                 ) -> list[CheckResult]:
+    out = []
+    for name, (lo, hi) in bounds.items():
+        v = st.get(name)
+        if v is None or not np.isfinite(v):
+            out.append(CheckResult(f"stat:{name}", SKIP, None, [lo, hi], f"{name} is not defined for this input"))
+            continue
+        ok = (lo is None or v >= lo) and (hi is None or v <= hi)
+        out.append(CheckResult(f"stat:{name}", PASS if ok else FAIL, float(v), [lo, hi],
+                               f"{name} = {v:.3g}, bounds [{'-inf' if lo is None else f'{lo:g}'}, "
+                               f"{'inf' if hi is None else f'{hi:g}'}]"))
+    return out
+
+
+def _assemble_report(result: Any, class_reports: list[ClassReport], thr: _Thresholds,
+                     anchors: Optional[_Anchors]) -> Report:
     model_deg, model_degenerate, model_reasons = float("nan"), False, []
     controls: dict[str, Any] = {}
-    if verdict:
+    if anchors is not None:
         model_deg = float(np.nanmean([c.degeneracy for c in class_reports])) if class_reports else float("nan")
-        model_degenerate = bool(np.isfinite(model_deg) and model_deg > max_degeneracy)
-        model_reasons = _model_reasons(class_reports)
+        model_degenerate = bool(np.isfinite(model_deg) and model_deg > thr.max_degeneracy)
+        model_reasons = _model_reasons(class_reports, thr.max_degeneracy)
         controls = {"natural": anchors.natural_name, "noise": anchors.noise_name,
                     "natural_stats": anchors.natural, "noise_stats": anchors.noise,
                     "natural_robustness": anchors.retained_natural, "notes": anchors.notes}
-    return Report(
-        classes=class_reports, degeneracy=model_deg, degenerate=model_degenerate, reasons=model_reasons,
-        thresholds={"min_confidence": float(min_confidence), "top_k": int(top_k),
-                    "max_degeneracy": float(max_degeneracy), "min_recall": float(min_recall)},
-        controls=controls, result=result,
-    )
+    return Report(classes=class_reports, degeneracy=model_deg, degenerate=model_degenerate, reasons=model_reasons,
+                  thresholds=thr.as_dict(), controls=controls, result=result)
 
 
 def combine_signals(signals: Mapping[str, float]) -> float:
@@ -416,7 +473,7 @@ def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[Optional[
     for name, spec in (stat_bounds or {}).items():
         if isinstance(spec, str):
             if spec not in ("tukey", "zscore"):
-                raise ValueError(f"stat_bounds[{name!r}] = {spec!r}: use (lo, hi), 'tukey' or 'zscore'")
+                raise ConfigError(f"stat_bounds[{name!r}] = {spec!r}: use (lo, hi), 'tukey' or 'zscore'")
             if reference is None:
                 raise ReferenceDataError(f"stat_bounds[{name!r}] = {spec!r} derives bounds from reference images; pass reference=")
             x, _ = validate_reference(reference, None, result.input_shape, result.input_range, result.n_classes)
@@ -426,7 +483,7 @@ def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[Optional[
             try:
                 lo, hi = spec
             except (TypeError, ValueError):
-                raise ValueError(f"stat_bounds[{name!r}] must be (lo, hi), 'tukey' or 'zscore', got {spec!r}") from None
+                raise ConfigError(f"stat_bounds[{name!r}] must be (lo, hi), 'tukey' or 'zscore', got {spec!r}") from None
             out[name] = (lo, hi)
     return out
 
@@ -463,24 +520,19 @@ def _decoded(decode: Callable, p: np.ndarray, k: int, fallback: list[RankedClass
         rows = decode(p[None], top=k)[0]
         names = [str(r[1]) if isinstance(r, (tuple, list)) and len(r) >= 2 else str(r) for r in rows]
     except Exception as exc:
-        raise ValueError(f"decode callable failed ({exc}); it must accept (probs[None], top=k) and return "
+        raise ConfigError(f"decode callable failed ({exc}); it must accept (probs[None], top=k) and return "
                          "[[(id, name, p), ...]] like keras.applications.*.decode_predictions") from exc
     return [RankedClass(r.index, names[i] if i < len(names) else r.label, r.p) for i, r in enumerate(fallback)]
 
 
 def _predictor(result, model) -> Optional[Callable[[np.ndarray], np.ndarray]]:
     """Real-model probabilities for arrays of inputs (None when no model is known)."""
-    if model is None or model is result.model:
-        adapter = result.adapter
-    else:
-        from ..ascent.model_adapter import adapt
-
-        kw = result.call_kwargs
-        adapter = adapt(model, input=kw.get("input"), output=kw.get("output"), fixed_inputs=kw.get("fixed_inputs"),
-                        input_shape=kw.get("input_shape"))
-    if adapter is None:
+    if model is None:
         return None
-    return adapter.probabilities
+    from ..ascent.config import AscentConfig
+    from ..ascent.engine import adapter_for
+
+    return adapter_for(model, result.config if result.config is not None else AscentConfig()).probabilities
 
 
 def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
@@ -518,25 +570,30 @@ def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
     return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes, ref_x is not None)
 
 
-_TWIN_CACHE: dict[tuple, dict[str, float]] = {}
-
-
 def _twin_stats(result, model) -> tuple[dict[str, float], str]:
-    """Median statistics of the shuffled-weights twin's ideal inputs, synthesized with the result's settings."""
-    from .controls import shuffled_twin
+    """Median statistics of the shuffled-weights twin's ideal inputs, synthesized with the result's settings.
+
+    Cached in :data:`amaxcheck._cache.CONTROLS` by (weights, classes, settings): the key holds the config
+    value itself, so two different objectives never share a control.
+    """
+    from ..ascent.config import AscentConfig
     from ..ascent.engine import synthesize
+    from .controls import shuffled_twin
 
-    kw = dict(result.call_kwargs)
-    kw["restarts"] = min(2, int(kw.get("restarts", 1)))
-    key = (result.model_fingerprint, tuple(result.class_indices), repr(sorted((k, repr(v)) for k, v in kw.items())))
-    if key not in _TWIN_CACHE:
-        twin = shuffled_twin(model, seed=int(kw.get("seed", 0)))
-        tres = synthesize(twin, result.class_indices, progress=False, **kw)
-        _TWIN_CACHE[key] = _median_stats(ascent_delta(tres)) if S.is_image(tres.images[0]) else {}
-    return _TWIN_CACHE[key], "shuffled-weights twin's ideal inputs"
+    config = result.config if result.config is not None else AscentConfig()
+    config = config.replace(restarts=min(D.CONTROL_RESTARTS, config.restarts))
+    key = ("twin",) + _cache.result_key(model, tuple(result.class_indices), None, config)
+
+    def build() -> dict[str, float]:
+        twin = shuffled_twin(model, seed=config.seed)
+        tres = synthesize(twin, result.class_indices, config=config, progress=False)
+        return _median_stats(ascent_delta(tres)) if S.is_image(tres.images[0]) else {}
+
+    return _cache.CONTROLS.get_or_build(key, build), "shuffled-weights twin's ideal inputs"
 
 
-def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per_pert, is_img):
+def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per_pert, is_img, cut: float):
+    """Per-signal degeneracy of one class and a reason for each signal at or above ``cut`` (max_degeneracy)."""
     signals: dict[str, float] = {}
     reasons: list[str] = []
     nat, noi = anchors.natural, anchors.noise
@@ -552,41 +609,41 @@ def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per
                                                  SMOOTH_EXTREME["high_frequency_ratio"])
             signals["smoothness"] = _distinct_from(ac, noi["autocorrelation"], noi["autocorrelation_sd"],
                                                    SMOOTH_EXTREME["autocorrelation"])
-        if signals["spectrum"] >= 0.5:
+        if signals["spectrum"] >= cut:
             reasons.append(f"spectrum close to the {anchors.noise_name}: {hf:.0%} of power at high frequencies "
                            f"({'natural ' + format(nat['high_frequency_ratio'], '.0%') + ', ' if nat else ''}"
                            f"noise control {noi['high_frequency_ratio']:.0%})")
-        if signals["smoothness"] >= 0.5:
+        if signals["smoothness"] >= cut:
             reasons.append(f"neighbouring pixels barely correlate (lag-1 autocorrelation {ac:.2f}; "
                            f"{'natural ' + format(nat['autocorrelation'], '.2f') + ', ' if nat else ''}"
                            f"noise control {noi['autocorrelation']:.2f})")
     if align is not None:
         frac = float(np.mean(align))
         signals["alignment"] = float(np.clip(2.0 * frac, 0.0, 1.0))
-        if signals["alignment"] >= 0.5:
+        if signals["alignment"] >= cut:
             n = result.n_classes
             reasons.append(f"looks more like other classes' reference images than its own "
                            f"(own class ranked {1 + frac * (n - 1):.1f} of {n}; chance {1 + 0.5 * (n - 1):.1f})")
     chance = 1.0 / result.n_classes
     signals["reach"] = float(np.clip((0.5 - conf) / (0.5 - chance), 0.0, 1.0)) if chance < 0.5 else float("nan")
-    if signals["reach"] >= 0.5:
+    if signals["reach"] >= cut:
         reasons.append(f"the ascent cannot raise the class much above chance (p={conf:.2f}, chance {chance:.2f})")
     if retained is not None:
         base = max(anchors.retained_natural, 1e-6)
         signals["robustness"] = float(np.clip(1.0 - retained / base, 0.0, 1.0))
-        if signals["robustness"] >= 0.5 and per_pert:
+        if signals["robustness"] >= cut and per_pert:
             worst = min(per_pert, key=per_pert.get)
             reasons.append(f"confidence collapses from {conf:.2f} to {per_pert[worst]:.2f} under {worst}")
     return signals, reasons
 
 
-def _model_reasons(reports: list[ClassReport]) -> list[str]:
-    """One line per signal that is degenerate (>= 0.5) in at least half of the classes."""
+def _model_reasons(reports: list[ClassReport], cut: float) -> list[str]:
+    """One line per signal that reaches ``cut`` (max_degeneracy) in at least half of the classes."""
     out = []
     n = len(reports)
     for name in SIGNALS:
         vals = [r.signals.get(name, float("nan")) for r in reports]
-        bad = sum(1 for v in vals if np.isfinite(v) and v >= 0.5)
+        bad = sum(1 for v in vals if np.isfinite(v) and v >= cut)
         if bad and bad >= n / 2:
             out.append(f"{bad} of {n} classes: {_MODEL_REASON[name]}")
     return out
