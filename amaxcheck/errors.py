@@ -62,3 +62,7 @@ class BaselineError(AmaxcheckError):
 
 class ConfigError(AmaxcheckError, ValueError):
     """A setting (CLI flag, pytest option, pyproject value) is invalid."""
+
+
+class ArgumentTypeError(ConfigError, TypeError):
+    """An argument has the wrong type (e.g. a dict where a SynthesisResult is expected)."""
