@@ -19,21 +19,21 @@ first, so mistakes fail in well under a second.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import __version__
 from . import _validate as V
 from . import defaults as D
 from .errors import AmaxcheckError, ConfigError, ReferenceDataError
+from ._tfquiet import native_stderr_captured, quiet_tensorflow_logging
+from .inputs import read_labels, read_reference_folder, read_reference_npz
+from .output.gif import ascent_gif
 from .pyproject import ProjectDefaults, load_defaults
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -45,7 +45,6 @@ DEFAULTS: dict[str, Any] = {
     "max_degeneracy": D.MAX_DEGENERACY, "quiet": False,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class UsageError(ConfigError):
@@ -230,177 +229,6 @@ def check_writable(path: str, flag: str, *, folder: bool) -> None:
         raise ConfigError(f"{flag} {path!r} cannot be written: no permission to write in {str(where)!r}")
 
 
-# --------------------------------------------------------------------------- inputs
-def read_labels(path: str) -> list[str]:
-    """Class names from a text file (one per line, blank lines ignored) or a JSON list."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"--labels file not found: {path!r}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read --labels file {path!r}: {exc}") from None
-    if path.lower().endswith(".json") or text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"--labels file {path!r} is not valid JSON ({exc}); give a JSON list of names") from None
-        if not isinstance(data, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in data):
-            raise ConfigError(f"--labels file {path!r} must hold a JSON list of class names, e.g. [\"cat\", \"dog\"]")
-        labels = [str(v) for v in data]
-    else:
-        labels = [line.strip() for line in text.splitlines() if line.strip()]
-    if not labels:
-        raise ConfigError(f"--labels file {path!r} holds no class names")
-    dupes = sorted({name for name in labels if labels.count(name) > 1})
-    if dupes:
-        raise ConfigError(f"--labels file {path!r} repeats names {dupes}; each class needs a unique name")
-    return labels
-
-
-def read_reference_npz(path: str) -> tuple[Any, Any]:
-    """``x`` and optional ``y`` from an ``.npz`` (never unpickled)."""
-    import zipfile
-
-    import numpy as np
-
-    if not zipfile.is_zipfile(path):
-        raise ReferenceDataError(f"cannot read --reference {path!r}: not an .npz archive (truncated, or another format?); "
-                                 "save it with np.savez(path, x=images, y=labels), or pass a folder of images")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data.files:
-                raise ReferenceDataError(f"--reference {path!r} has arrays {data.files} but no 'x'; save it with "
-                                         "np.savez(path, x=images, y=labels)")
-            x = data["x"]
-            y = data["y"] if "y" in data.files else None
-    except ReferenceDataError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ReferenceDataError(f"--reference {path!r} holds object (pickled) arrays, which amaxcheck never "
-                                     "loads; store x and y as numeric arrays") from None
-        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
-    if x.dtype.kind not in "fiub":
-        raise ReferenceDataError(f"--reference {path!r}: x has dtype {x.dtype}; it must be numeric images")
-    return x, y
-
-
-def read_reference_folder(path: str, input_shape: Sequence[int], input_range: Sequence[float],
-                          labels: Optional[list[str]], n_classes: int) -> tuple[Any, Any]:
-    """Images in class sub-folders (named by label or by index), scaled into ``input_range``.
-
-    Integer images (uint8, uint16) are mapped from their full dtype range to
-    ``input_range``; float images are taken as already in the raw range. Sizes
-    must match the model's input exactly (no silent resizing).
-    """
-    import numpy as np
-    from skimage import io as skio
-
-    root = Path(path)
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise ReferenceDataError(f"--reference folder {path!r} has no class sub-folders (expected {path}/<label>/*.png)")
-    shape = tuple(int(s) for s in input_shape)
-    lo, hi = float(input_range[0]), float(input_range[1])
-    xs, ys = [], []
-    for folder in folders:
-        index = _folder_class(folder.name, labels, n_classes, path)
-        for file in sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
-            try:
-                img = np.asarray(skio.imread(file))
-            except Exception as exc:  # imageio raises many types for unreadable files
-                raise ReferenceDataError(f"cannot read reference image {str(file)!r}: {exc}") from None
-            xs.append(_fit_image(img, shape, lo, hi, file))
-            ys.append(index)
-    if not xs:
-        raise ReferenceDataError(f"--reference folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    return np.stack(xs).astype(np.float32), np.asarray(ys, np.int64)
-
-
-def _folder_class(name: str, labels: Optional[list[str]], n_classes: int, root: str) -> int:
-    if labels is not None and name in labels:
-        return labels.index(name)
-    if name.isdigit() and int(name) < n_classes:
-        return int(name)
-    known = f"labels {labels}" if labels is not None else f"indices 0..{n_classes - 1}"
-    raise ReferenceDataError(f"--reference sub-folder {name!r} in {root!r} names no class; name sub-folders by {known}")
-
-
-def _fit_image(img: Any, shape: tuple[int, ...], lo: float, hi: float, file: Path) -> Any:
-    import numpy as np
-
-    if img.dtype.kind in "ui":
-        unit = img.astype(np.float64) / float(np.iinfo(img.dtype).max)
-        img = lo + (hi - lo) * unit
-    elif img.dtype.kind == "b":
-        img = np.where(img, hi, lo)
-    img = np.asarray(img, np.float32)
-    want_c = shape[2] if len(shape) == 3 else None
-    if img.ndim == 3 and img.shape[-1] == 4 and want_c in (3, None):
-        img = img[..., :3]  # drop alpha
-    if want_c is not None and img.ndim == 2:
-        img = np.repeat(img[..., None], want_c, axis=-1) if want_c in (1, 3) else img
-    if len(shape) == 2 and img.ndim == 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if img.shape != shape:
-        raise ReferenceDataError(
-            f"reference image {str(file)!r} has shape {img.shape} but the model takes {shape}; resize the images to "
-            f"{shape[0]}x{shape[1]} (amaxcheck does not resize, so nothing is distorted silently)"
-        )
-    return img
-
-
-# --------------------------------------------------------------------------- TensorFlow import, quietly
-@contextlib.contextmanager
-def native_stderr_captured(enabled: bool = True) -> Iterator[None]:
-    """Hold TensorFlow's C++ log lines (written straight to fd 2 at import and device start) back.
-
-    They are replayed if something other than an :class:`AmaxcheckError` escapes,
-    since they may explain it. Disabled by ``--debug``.
-    """
-    if not enabled:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        replay = False
-        try:
-            yield
-        except AmaxcheckError:
-            raise
-        except BaseException:
-            replay = True
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if replay:
-                tmp.seek(0)
-                sys.stderr.write(tmp.read().decode("utf-8", "replace"))
-
-
-def _quiet_tensorflow_logging() -> None:
-    """TensorFlow's C++ and Python loggers down to errors (retracing notices are not the user's business)."""
-    import logging
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    try:
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # pragma: no cover - absl ships with TensorFlow
-        pass
-
-
 # --------------------------------------------------------------------------- running
 class _Console:
     """stdout for results, stderr for status lines (only on a terminal) and errors."""
@@ -439,7 +267,7 @@ def _load_inputs(opts: Options, console: _Console, *, debug: bool) -> _Loaded:
     kind = loading.precheck(opts.model, unsafe=bool(opts.values.get("unsafe")))
     console.status(f"loading {opts.model} ...")
     if not debug:
-        _quiet_tensorflow_logging()
+        quiet_tensorflow_logging()
     with native_stderr_captured(not debug):
         import tensorflow  # noqa: F401  (its import-time log lines are held back)
 
@@ -572,47 +400,6 @@ def run_show(opts: Options, *, debug: bool) -> int:
         message += f", ascent -> {opts.gif}"
     console.out(message)
     return EXIT_PASS
-
-
-def ascent_gif(model: Any, classes: Any, *, steps: int, best: int, size: int, **kwargs: Any) -> bytes:
-    """An animated GIF of one sample's ascent at steps 0, 1, 2, 4, ... ``steps``.
-
-    Each frame is a fresh :func:`amaxcheck.synthesize` run stopped after k steps.
-    Per-sample random streams make a k-step run an exact prefix of the full run,
-    so the frames are the real trajectory (best iterate so far). Cost: about
-    twice one run, since the frame lengths double.
-    """
-    import io
-
-    import amaxcheck
-
-    marks = sorted({min(steps, 2 ** i) for i in range(0, max(1, steps).bit_length() + 1)})
-    frames = []
-    for k in marks:
-        res = amaxcheck.synthesize(model, classes, steps=k, progress=False, **kwargs)
-        view = next(iter(res))
-        if not frames and res.initial_images is not None:
-            frames.append(_frame(res.initial_images[best], res.input_range, size, "step 0"))
-        frames.append(_frame(view.images[best], res.input_range, size, f"step {k}  p={float(view.confidence[best]):.2f}"))
-    buf = io.BytesIO()
-    durations = [400] * (len(frames) - 1) + [1500]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    return buf.getvalue()
-
-
-def _frame(image: Any, input_range: Sequence[float], size: int, caption: str) -> Any:
-    """One GIF frame: the upscaled image with a caption strip under it."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    from .output.artifacts import to_uint8, upscale
-
-    tile = upscale(to_uint8(image[None], input_range)[0], size)
-    rgb = np.repeat(tile, 3, axis=-1) if tile.shape[-1] == 1 else tile
-    canvas = Image.new("RGB", (rgb.shape[1], rgb.shape[0] + 14), "white")
-    canvas.paste(Image.fromarray(rgb), (0, 0))
-    ImageDraw.Draw(canvas).text((2, rgb.shape[0] + 1), caption, fill="black")
-    return canvas
 
 
 # --------------------------------------------------------------------------- entry point

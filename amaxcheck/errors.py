@@ -66,3 +66,17 @@ class ConfigError(AmaxcheckError, ValueError):
 
 class ArgumentTypeError(ConfigError, TypeError):
     """An argument has the wrong type (also a ``TypeError``, so generic handlers still catch it)."""
+
+
+class UnknownNameError(AmaxcheckError, KeyError):
+    """A name looked up in a report (a check's name, a class's label or index) is not there.
+
+    Also a :class:`KeyError`, as these lookups raised before; the message lists the names there are.
+    """
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownClassError(ClassSelectionError, UnknownNameError):
+    """A class asked of a report is not in it (a :class:`ClassSelectionError` that is also a :class:`KeyError`)."""

@@ -59,8 +59,9 @@ from typing import Any, Mapping, Optional
 import pytest
 
 from . import __version__
-from .assertions import _CURRENT, ARTIFACT_MODES, MARKER_FILE, ArtifactScope
 from .errors import ConfigError
+from .output.scope import _CURRENT, ARTIFACT_MODES, MARKER_FILE, ArtifactScope
+from .output.text import slug
 
 MARKER = "amaxcheck"
 DEFAULT_ARTIFACTS_DIR = Path("amaxcheck-artifacts") / "pytest"
@@ -73,7 +74,22 @@ class AmaxcheckWarning(pytest.PytestWarning):
 
 
 # --------------------------------------------------------------------------- options
+#: pytest's ``int`` ini type exists from pytest 8.4; before it, integers are read as strings (and checked here)
+_INT_INI = "int" if getattr(pytest, "version_tuple", (0,)) >= (8, 4) else "string"
+#: ini twin -> (pytest ini type, what a value must be: said when pytest cannot read it)
+INI_TYPES: dict[str, tuple[str, str]] = {
+    "amax_steps": (_INT_INI, "an integer >= 1"),
+    "amax_restarts": (_INT_INI, "an integer >= 1"),
+    "amax_seed": (_INT_INI, "an integer >= 0"),
+    "amax_artifacts_dir": ("string", "a folder path"),
+    "amax_artifacts": ("string", "one of always, on-failure, never"),
+    "amax_baseline_dir": ("string", "a folder path"),
+    "amax_update_baselines": ("bool", "true or false"),
+}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Each ``--amax-*`` option and its ini twin (typed for pytest; unset twins read as ``None``)."""
     group = parser.getgroup("amaxcheck", "amaxcheck: test classifiers through their ideal inputs")
     specs = [
         ("steps", "N", "ascent steps per ideal input (default: amaxcheck.synthesize's, 256)"),
@@ -85,11 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     ]
     for name, metavar, help_text in specs:
         group.addoption(f"--amax-{name}", dest=_dest(name), metavar=metavar, default=None, help=help_text)
-        parser.addini(_dest(name), help=f"amaxcheck: {help_text} (ini twin of --amax-{name})", default=None)
+        parser.addini(_dest(name), help=f"amaxcheck: {help_text} (ini twin of --amax-{name})",
+                      type=INI_TYPES[_dest(name)][0], default=None)
     group.addoption("--amax-update-baselines", dest="amax_update_baselines", action="store_true", default=None,
                     help="rewrite amaxcheck baselines from this run instead of comparing with them")
     parser.addini("amax_update_baselines", help="amaxcheck: rewrite baselines (true/false; ini twin of "
-                  "--amax-update-baselines)", default=None)
+                  "--amax-update-baselines)", type=INI_TYPES["amax_update_baselines"][0], default=None)
 
 
 def _dest(name: str) -> str:
@@ -119,26 +136,37 @@ class Settings:
 
 
 def _raw_option(config: pytest.Config, dest: str) -> tuple[Any, str, Path]:
-    """``(value, where it came from, folder relative paths are resolved against)``; value None when unset."""
+    """``(value, where it came from, folder relative paths are resolved against)``; value None when unset.
+
+    The command line wins over the ini twin. An ini value pytest cannot read as
+    its type is a :class:`pytest.UsageError` naming the key, the file and what
+    the value must be.
+    """
     flag = "--" + dest.replace("_", "-")
     value = config.getoption(dest, default=None)
     if value is not None:
         return value, flag, Path(config.invocation_params.dir)
-    value = config.getini(dest)
     base = config.inipath.parent if config.inipath else config.rootpath
     where = f"ini option {dest}" + (f" in {config.inipath}" if config.inipath else "")
+    try:
+        value = config.getini(dest)
+    except (ValueError, TypeError, pytest.UsageError) as exc:
+        raise pytest.UsageError(f"amaxcheck: {where} must be {INI_TYPES[dest][1]} ({exc})") from None
     if value in (None, "", []):
         return None, flag, base
     return value, where, base
 
 
 def _as_int(value: Any, where: str, minimum: int) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = None
+    if isinstance(value, int) and not isinstance(value, bool):  # read by pytest as an int ini option
+        number: Optional[int] = value
+    else:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = None
     if number is None or number < minimum:
-        raise pytest.UsageError(f"amaxcheck: {where} must be an integer >= {minimum}, got {value!r}")
+        raise pytest.UsageError(f"amaxcheck: {where} must be an integer >= {minimum}, got {str(value)!r}")
     return number
 
 
@@ -270,8 +298,8 @@ def clean_stale_artifacts(state: "_RunState") -> None:
 
 # --------------------------------------------------------------------------- per test
 def _slug(text: str, limit: int = 80) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.")
-    return slug[:limit].rstrip("_.") or "test"
+    """A test's name as a folder or file name (letters, digits, ``_ . -``), at most ``limit`` characters."""
+    return slug(text, keep="_.-", strip="_.", limit=limit, fallback="test")
 
 
 def artifact_folder_name(nodeid: str, worker: Optional[str] = None) -> str:
@@ -585,7 +613,7 @@ class Amax:
                                                                                                    verdict=False)
         folder, error = self._scope.save(report, force=True)
         if error:
-            raise OSError(error)
+            raise ConfigError(error)
         return folder
 
     def baseline(self, report_or_result: Any, **kwargs: Any) -> Any:
@@ -624,7 +652,8 @@ class AmaxBaseline:
             name = _slug("-".join(self._request.node.nodeid.split("::")[1:]) or self._request.node.name, 120)
             basename = name if self._count <= 1 else f"{name}-{self._count}"
         elif not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+", basename):
-            raise ValueError(f"basename {basename!r} must be a plain file name (letters, digits, _ . - [ ])")
+            raise ConfigError(f"basename {basename!r} must be a plain file name (letters, digits, _ . - [ ]); "
+                              f"pass e.g. basename={_slug(basename, 120)!r}")
         return self.folder / f"{basename}.json"
 
     def check(self, report_or_result: Any, *, basename: Optional[str] = None, rtol: Optional[float] = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amaxcheck import cli, loading
+from amaxcheck import cli, inputs, loading
 from amaxcheck import pyproject as config
 from amaxcheck.output import reporting
 from amaxcheck.errors import ConfigError, ModelLoadError, ReferenceDataError, UnsafeModelError
@@ -160,27 +160,27 @@ def test_no_model_anywhere(capsys):
 # --------------------------------------------------------------------------- labels and reference files
 def test_labels_text_and_json(tmp_path):
     (tmp_path / "a.txt").write_text("cat\n\ndog \n")
-    assert cli.read_labels(str(tmp_path / "a.txt")) == ["cat", "dog"]
+    assert inputs.read_labels(str(tmp_path / "a.txt")) == ["cat", "dog"]
     (tmp_path / "b.json").write_text('["cat", "dog", 3]')
-    assert cli.read_labels(str(tmp_path / "b.json")) == ["cat", "dog", "3"]
+    assert inputs.read_labels(str(tmp_path / "b.json")) == ["cat", "dog", "3"]
     (tmp_path / "c.json").write_text('{"0": "cat"}')
     with pytest.raises(ConfigError, match="JSON list"):
-        cli.read_labels(str(tmp_path / "c.json"))
+        inputs.read_labels(str(tmp_path / "c.json"))
     (tmp_path / "d.txt").write_text("cat\ncat\n")
     with pytest.raises(ConfigError, match="repeats"):
-        cli.read_labels(str(tmp_path / "d.txt"))
+        inputs.read_labels(str(tmp_path / "d.txt"))
 
 
 def test_reference_npz_is_never_unpickled(tmp_path):
     np.savez(tmp_path / "obj.npz", x=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(ReferenceDataError, match="never"):
-        cli.read_reference_npz(str(tmp_path / "obj.npz"))
+        inputs.read_reference_npz(str(tmp_path / "obj.npz"))
     np.savez(tmp_path / "nox.npz", images=np.zeros((2, 4, 4, 1)))
     with pytest.raises(ReferenceDataError, match="no 'x'"):
-        cli.read_reference_npz(str(tmp_path / "nox.npz"))
+        inputs.read_reference_npz(str(tmp_path / "nox.npz"))
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ReferenceDataError, match="cannot read"):
-        cli.read_reference_npz(str(tmp_path / "junk.npz"))
+        inputs.read_reference_npz(str(tmp_path / "junk.npz"))
 
 
 def test_reference_folder_scaling_and_size_check(tmp_path):
@@ -189,15 +189,15 @@ def test_reference_folder_scaling_and_size_check(tmp_path):
     for label, value in (("cat", 0), ("dog", 255)):
         (tmp_path / "ref" / label).mkdir(parents=True)
         Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp_path / "ref" / label / "a.png")
-    x, y = cli.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (0.0, 255.0), ["cat", "dog"], 2)
+    x, y = inputs.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (0.0, 255.0), ["cat", "dog"], 2)
     assert x.shape == (2, 4, 4, 1) and x.dtype == np.float32
     assert y.tolist() == [0, 1] and x[0].max() == 0.0 and x[1].min() == 255.0
-    x, _ = cli.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (-1.0, 1.0), ["cat", "dog"], 2)
+    x, _ = inputs.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (-1.0, 1.0), ["cat", "dog"], 2)
     assert x.min() == -1.0 and x.max() == 1.0
     with pytest.raises(ReferenceDataError, match="resize"):
-        cli.read_reference_folder(str(tmp_path / "ref"), (8, 8, 1), (0.0, 1.0), ["cat", "dog"], 2)
+        inputs.read_reference_folder(str(tmp_path / "ref"), (8, 8, 1), (0.0, 1.0), ["cat", "dog"], 2)
     with pytest.raises(ReferenceDataError, match="names no class"):
-        cli.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (0.0, 1.0), None, 2)
+        inputs.read_reference_folder(str(tmp_path / "ref"), (4, 4, 1), (0.0, 1.0), None, 2)
 
 
 # --------------------------------------------------------------------------- loading prechecks

@@ -14,8 +14,8 @@ import pytest
 
 import amaxcheck
 from amaxcheck.output import baselines
-from amaxcheck.assertions import _CURRENT, ArtifactScope, artifacts_to, current_scope
-from amaxcheck.errors import BaselineError
+from amaxcheck.errors import ArgumentTypeError, BaselineError, ConfigError
+from amaxcheck.output.scope import _CURRENT, ArtifactScope, artifacts_to, current_scope
 from amaxcheck.pytest_plugin import artifact_folder_name
 
 TINY = dict(classes=[0, 1, 2], steps=32, restarts=1, seed=0)
@@ -73,7 +73,7 @@ def test_report_with_other_thresholds_is_checked_again(report, tmp_path):
         amaxcheck.assert_confident(report, min_p=1.0)  # the report was made with 0.9
     orphan = copy.copy(report)
     orphan.result = None
-    with pytest.raises(ValueError, match="pass the SynthesisResult instead"):
+    with pytest.raises(ConfigError, match="pass the SynthesisResult instead"):
         amaxcheck.assert_confident(orphan, min_p=1.0)
 
 
@@ -94,11 +94,11 @@ def test_helpers_work_without_pytest(result, tmp_path):
 
 
 def test_bad_arguments_say_what_to_pass(result):
-    with pytest.raises(TypeError, match="takes the SynthesisResult returned by amaxcheck.synthesize.*builtins.str"):
+    with pytest.raises(ArgumentTypeError, match="takes the SynthesisResult returned by amaxcheck.synthesize.*builtins.str"):
         amaxcheck.assert_confident("model.keras")
-    with pytest.raises(ValueError, match="needs at least one bound"):
+    with pytest.raises(ConfigError, match="needs at least one bound, e.g. saturation"):
         amaxcheck.assert_stats_within(result)
-    with pytest.raises(ValueError, match="must be a pair"):
+    with pytest.raises(ConfigError, match="must be a pair .lo, hi. with None for an open side"):
         amaxcheck.assert_stats_within(result, saturation=0.5)
     with pytest.raises(ValueError, match="unknown statistics"):
         amaxcheck.assert_stats_within(result, sharpness=(0, 1))
@@ -211,7 +211,7 @@ def test_baseline_compare_reports_classes_verdicts_and_missing_values(report):
     assert "class 0: verdict in_top_k True -> False" in diffs
     assert any(d.startswith("class 1: stat entropy") and "defined on one side only" in d for d in diffs)
     assert len(diffs) == 4
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown keys .*; use 'rtol' and/or 'atol'"):
         baselines.compare(old, old, tolerances={"entropy": {"tol": 1}})
 
 
@@ -251,5 +251,5 @@ def test_baseline_writes_are_atomic(report, tmp_path, monkeypatch):
 def test_amax_baseline_fixture_paths(amax_baseline, request):
     assert amax_baseline.folder == Path(request.node.path).parent / "amax_baselines" / "test_plugin_units"
     assert amax_baseline.path_for().name == "test_amax_baseline_fixture_paths.json"
-    with pytest.raises(ValueError, match="plain file name"):
+    with pytest.raises(ConfigError, match="plain file name .*; pass e.g. basename='escape'"):
         amax_baseline.path_for("../escape")

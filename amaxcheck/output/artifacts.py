@@ -5,14 +5,13 @@ Used by both the pytest plugin and the gate CLI. Every file is written atomicall
 from __future__ import annotations
 
 import io
-import json
-import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_write_bytes, atomic_write_text
+from .._atomic import atomic_write_bytes
+from .text import slug
 
 TILE = 96  # minimum tile side in the grid, pixels
 
@@ -79,36 +78,39 @@ def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], colu
     return np.asarray(canvas)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:40] or "class"
+def class_stem(index: int, label: Any) -> str:
+    """File stem of a class's PNG and ``.npz``: ``class_007_seven``."""
+    return f"class_{int(index):03d}_{slug(label, keep='_.-', limit=40, fallback='class', tidy_cut=False)}"
 
 
 def write_artifacts(report: Any, folder: str | Path, *, summary_extra: Optional[dict] = None) -> dict[str, Path]:
     """Write the grid, one PNG and one ``.npz`` (all restarts) per class, all arrays and ``summary.json``.
 
-    Sets each class report's ``image_path``. Returns the written paths by role.
+    Sets each class report's ``image_path``. ``summary.json`` is the gate document
+    (:func:`amaxcheck.output.reporting.build_document` with ``summary_extra``), and
+    the grid's captions come from it, so they say what the JSON says. Returns the
+    written paths by role.
     """
+    from . import reporting
+
     folder = Path(folder)
     result = report.result
     written: dict[str, Path] = {}
-    tiles, captions, colors = [], [], []
+    tiles = []
     for cr in report.classes:
         img = to_uint8(cr.image[None], result.input_range)[0]
-        stem = f"class_{cr.index:03d}_{_slug(cr.label)}"
+        stem = class_stem(cr.index, cr.label)
         path = save_png(folder / f"{stem}.png", upscale(img))
         cr.image_path = str(path)
         written[f"class_{cr.index}"] = path
         written[f"class_{cr.index}_arrays"] = result.subset(result.classes == cr.index).save_npz(folder / f"{stem}.npz")
         tiles.append(img)
-        verdict = "DEGENERATE" if cr.degenerate else ("FAIL" if not cr.passed else "ok")
-        captions.append([f"{cr.label}", f"p={cr.confidence:.2f} d={cr.degeneracy:.2f}", verdict])
-        colors.append("red" if verdict != "ok" else "green")
+    doc = reporting.build_document(report, summary_extra or {})
     if tiles:
+        captions = [reporting.grid_caption(c) for c in doc["classes"]]
+        colors = ["green" if caption[-1] == "PASS" else "red" for caption in captions]
         written["grid"] = save_png(folder / "grid.png", grid_image(np.stack(tiles), captions, colors=colors))
     written["arrays"] = folder / "ideal_inputs.npz"
     result.save_npz(written["arrays"])
-    summary = report.to_dict()
-    if summary_extra:
-        summary.update(summary_extra)
-    written["summary"] = atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=str))
+    written["summary"] = reporting.write_json(doc, folder / "summary.json")
     return written

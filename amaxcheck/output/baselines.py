@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .._atomic import atomic_write_text
-from ..errors import BaselineError
+from ..errors import BaselineError, ConfigError
 
 __all__ = ["BASELINE_FORMAT", "DEFAULT_RTOL", "DEFAULT_ATOL", "BaselineOutcome", "baseline_data", "load_baseline",
            "write_baseline", "compare", "check_baseline", "assert_baseline"]
@@ -114,7 +114,7 @@ def _tolerance(name: str, rtol: float, atol: float, tolerances: Mapping[str, Map
     own = tolerances.get(name, {})
     unknown = set(own) - {"rtol", "atol"}
     if unknown:
-        raise ValueError(f"tolerances[{name!r}] has unknown keys {sorted(unknown)}; use 'rtol' and/or 'atol'")
+        raise ConfigError(f"tolerances[{name!r}] has unknown keys {sorted(unknown)}; use 'rtol' and/or 'atol'")
     return float(own.get("rtol", rtol)), float(own.get("atol", atol))
 
 
@@ -140,7 +140,7 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], *, rtol: fl
     """Differences between two :func:`baseline_data` dicts beyond tolerance, one readable line each (empty: match)."""
     tolerances = tolerances or {}
     if rtol < 0 or atol < 0:
-        raise ValueError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+        raise ConfigError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}; pass non-negative tolerances")
     old, new = baseline["classes"], current["classes"]
     diffs = []
     missing, extra = sorted(int(k) for k in set(old) - set(new)), sorted(int(k) for k in set(new) - set(old))

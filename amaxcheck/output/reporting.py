@@ -22,7 +22,6 @@ import html
 import importlib.metadata
 import json
 import os
-import re
 import socket
 import sys
 import xml.etree.ElementTree as ET
@@ -31,6 +30,7 @@ from typing import Any, Mapping, Optional
 
 from .._atomic import atomic_write_text
 from ..verdict.report import jsonable
+from .text import aligned, slug
 
 _VERSION_SOURCES = {  # key -> (module name, distribution name)
     "amaxcheck": ("amaxcheck", "amaxcheck"),
@@ -92,10 +92,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def class_verdict(cls: Mapping[str, Any]) -> str:
-    """``DEGENERATE``, ``FAIL`` or ``PASS`` for one class entry of the document."""
+    """``DEGENERATE``, ``FAIL`` or ``PASS`` for one class entry of the document.
+
+    The one place that decides a class's word: the terminal table, Markdown and
+    the artifact grid's captions all use it.
+    """
     if cls.get("degenerate"):
         return "DEGENERATE"
     return "FAIL" if failing_checks(cls) else "PASS"
+
+
+def grid_caption(cls: Mapping[str, Any]) -> list[str]:
+    """The three lines under a class's tile in the artifact grid: label, confidence and degeneracy, verdict."""
+    return [str(cls["label"]), f"p={_fmt(cls.get('confidence'), 2)} d={_fmt(cls.get('degeneracy'), 2)}",
+            class_verdict(cls)]
 
 
 def failing_checks(cls: Mapping[str, Any]) -> list[str]:
@@ -133,9 +143,7 @@ def table_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
 # --------------------------------------------------------------------------- terminal
 def terminal_table(doc: Mapping[str, Any]) -> str:
     """The per-class table the CLI prints, then reasons, notes and the verdict line."""
-    rows = table_rows(doc)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = aligned(table_rows(doc))
     for c in doc.get("classes", []):
         for check in c.get("checks", []):
             if check.get("status") == "fail":
@@ -218,10 +226,6 @@ def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> O
 
 
 # --------------------------------------------------------------------------- JUnit XML
-def _slug(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "x"
-
-
 def _prop_value(value: Any) -> str:
     """A property value as text: true/false, numbers to 6 significant digits, lists as JSON, None as ''."""
     value = jsonable(value)
@@ -255,7 +259,7 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
     GitLab ``[[ATTACHMENT|...]]``).
     """
     model = doc.get("model") or {}
-    model_slug = _slug(Path(str(model.get("path", "model"))).stem or "model")
+    model_slug = slug(Path(str(model.get("path", "model"))).stem or "model")
     cases = [(c, k) for c in doc.get("classes", []) for k in c.get("checks", [])]
     failures = sum(1 for _, k in cases if k.get("status") == "fail")
     skipped = sum(1 for _, k in cases if k.get("status") == "skip")
@@ -273,7 +277,7 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
         "thresholds": doc.get("thresholds") or {}, "versions": doc.get("versions") or {},
     })
     for c, k in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"amaxcheck.{model_slug}.class_{int(c['index']):03d}_{_slug(c['label'])}",
+        case = ET.SubElement(suite, "testcase", classname=f"amaxcheck.{model_slug}.class_{int(c['index']):03d}_{slug(c['label'])}",
                              name=str(k["name"]), time="0")
         _props(case, {"class_index": c["index"], "label": c["label"], "value": k.get("value"),
                       "threshold": k.get("threshold"), "confidence": c.get("confidence"), "margin": c.get("margin"),

@@ -12,6 +12,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from ..errors import UnknownClassError, UnknownNameError
+
 SCHEMA_VERSION = 1
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -36,8 +38,6 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     return str(value)
-
-
 
 
 @dataclass
@@ -101,7 +101,8 @@ class ClassReport:
         for c in self.checks:
             if c.name == name:
                 return c
-        raise KeyError(f"no check named {name!r}; checks are {[c.name for c in self.checks]}")
+        raise UnknownNameError(f"class {self.label!r} has no check named {name!r}; ask for one of "
+                               f"{[c.name for c in self.checks]}")
 
     def to_dict(self) -> dict:
         return {
@@ -138,7 +139,9 @@ class Report:
         for c in self.classes:
             if c.index == cls or c.label == cls:
                 return c
-        raise KeyError(f"class {cls!r} is not in this report; it holds {[c.label for c in self.classes]}")
+        raise UnknownClassError(
+            f"class {cls!r} is not in this report; ask for one of the labels {[c.label for c in self.classes]} "
+            f"or indices {[c.index for c in self.classes]} (a label is a str, an index an int)")
 
     def to_dict(self) -> dict:
         """The per-report part of the JSON contract (the CLI adds model, versions)."""
@@ -156,17 +159,7 @@ class Report:
         }
 
     def table(self) -> str:
-        """Plain-text per-class table (what the CLI prints)."""
-        rows = [("class", "conf", "top-k", "degen", "verdict", "failing checks")]
-        for c in self.classes:
-            rows.append((
-                c.label if c.label == str(c.index) else f"{c.index}:{c.label}", f"{c.confidence:.3f}",
-                "yes" if c.in_top_k else "NO", f"{c.degeneracy:.2f}", "DEGENERATE" if c.degenerate else "ok",
-                ", ".join(x.name for x in c.failed_checks) or "-",
-            ))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-        verdict = (f"model degeneracy {self.degeneracy:.2f} -> "
-                   f"{'DEGENERATE' if self.degenerate else 'not degenerate'}; "
-                   f"{'PASSED' if self.passed else 'FAILED'} ({len(self.failed_classes)} of {len(self.classes)} classes failing)")
-        return "\n".join(lines + [verdict])
+        """The per-class table the CLI prints (:func:`amaxcheck.output.reporting.terminal_table` of ``to_dict()``)."""
+        from ..output.reporting import terminal_table
+
+        return terminal_table(self.to_dict())

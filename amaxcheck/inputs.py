@@ -1,0 +1,139 @@
+"""Reading what the user hands the gate besides the model: class labels and reference images.
+
+``read_labels`` (a text file or a JSON list), ``read_reference_npz`` (``x`` and
+optional ``y``, never unpickled) and ``read_reference_folder`` (images in class
+sub-folders). Every problem is a :class:`~amaxcheck.errors.ConfigError` or
+:class:`~amaxcheck.errors.ReferenceDataError` naming the file and the fix.
+NumPy and scikit-image are imported only when images are read; no TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .errors import ConfigError, ReferenceDataError
+
+#: file suffixes read from a ``--reference`` folder
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def read_labels(path: str) -> list[str]:
+    """Class names from a text file (one per line, blank lines ignored) or a JSON list."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--labels file not found: {path!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read --labels file {path!r}: {exc}") from None
+    if path.lower().endswith(".json") or text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"--labels file {path!r} is not valid JSON ({exc}); give a JSON list of names") from None
+        if not isinstance(data, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in data):
+            raise ConfigError(f"--labels file {path!r} must hold a JSON list of class names, e.g. [\"cat\", \"dog\"]")
+        labels = [str(v) for v in data]
+    else:
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise ConfigError(f"--labels file {path!r} holds no class names")
+    dupes = sorted({name for name in labels if labels.count(name) > 1})
+    if dupes:
+        raise ConfigError(f"--labels file {path!r} repeats names {dupes}; each class needs a unique name")
+    return labels
+
+
+def read_reference_npz(path: str) -> tuple[Any, Any]:
+    """``x`` and optional ``y`` from an ``.npz`` (never unpickled)."""
+    import zipfile
+
+    import numpy as np
+
+    if not zipfile.is_zipfile(path):
+        raise ReferenceDataError(f"cannot read --reference {path!r}: not an .npz archive (truncated, or another format?); "
+                                 "save it with np.savez(path, x=images, y=labels), or pass a folder of images")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "x" not in data.files:
+                raise ReferenceDataError(f"--reference {path!r} has arrays {data.files} but no 'x'; save it with "
+                                         "np.savez(path, x=images, y=labels)")
+            x = data["x"]
+            y = data["y"] if "y" in data.files else None
+    except ReferenceDataError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ReferenceDataError(f"--reference {path!r} holds object (pickled) arrays, which amaxcheck never "
+                                     "loads; store x and y as numeric arrays") from None
+        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
+    if x.dtype.kind not in "fiub":
+        raise ReferenceDataError(f"--reference {path!r}: x has dtype {x.dtype}; it must be numeric images")
+    return x, y
+
+
+def read_reference_folder(path: str, input_shape: Sequence[int], input_range: Sequence[float],
+                          labels: Optional[list[str]], n_classes: int) -> tuple[Any, Any]:
+    """Images in class sub-folders (named by label or by index), scaled into ``input_range``.
+
+    Integer images (uint8, uint16) are mapped from their full dtype range to
+    ``input_range``; float images are taken as already in the raw range. Sizes
+    must match the model's input exactly (no silent resizing).
+    """
+    import numpy as np
+    from skimage import io as skio
+
+    root = Path(path)
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise ReferenceDataError(f"--reference folder {path!r} has no class sub-folders (expected {path}/<label>/*.png)")
+    shape = tuple(int(s) for s in input_shape)
+    lo, hi = float(input_range[0]), float(input_range[1])
+    xs, ys = [], []
+    for folder in folders:
+        index = _folder_class(folder.name, labels, n_classes, path)
+        for file in sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                img = np.asarray(skio.imread(file))
+            except Exception as exc:  # imageio raises many types for unreadable files
+                raise ReferenceDataError(f"cannot read reference image {str(file)!r}: {exc}") from None
+            xs.append(_fit_image(img, shape, lo, hi, file))
+            ys.append(index)
+    if not xs:
+        raise ReferenceDataError(f"--reference folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return np.stack(xs).astype(np.float32), np.asarray(ys, np.int64)
+
+
+def _folder_class(name: str, labels: Optional[list[str]], n_classes: int, root: str) -> int:
+    if labels is not None and name in labels:
+        return labels.index(name)
+    if name.isdigit() and int(name) < n_classes:
+        return int(name)
+    known = f"labels {labels}" if labels is not None else f"indices 0..{n_classes - 1}"
+    raise ReferenceDataError(f"--reference sub-folder {name!r} in {root!r} names no class; name sub-folders by {known}")
+
+
+def _fit_image(img: Any, shape: tuple[int, ...], lo: float, hi: float, file: Path) -> Any:
+    import numpy as np
+
+    if img.dtype.kind in "ui":
+        unit = img.astype(np.float64) / float(np.iinfo(img.dtype).max)
+        img = lo + (hi - lo) * unit
+    elif img.dtype.kind == "b":
+        img = np.where(img, hi, lo)
+    img = np.asarray(img, np.float32)
+    want_c = shape[2] if len(shape) == 3 else None
+    if img.ndim == 3 and img.shape[-1] == 4 and want_c in (3, None):
+        img = img[..., :3]  # drop alpha
+    if want_c is not None and img.ndim == 2:
+        img = np.repeat(img[..., None], want_c, axis=-1) if want_c in (1, 3) else img
+    if len(shape) == 2 and img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.shape != shape:
+        raise ReferenceDataError(
+            f"reference image {str(file)!r} has shape {img.shape} but the model takes {shape}; resize the images to "
+            f"{shape[0]}x{shape[1]} (amaxcheck does not resize, so nothing is distorted silently)"
+        )
+    return img
