@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError
-from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint
+from .gradient_probe import check_gradient_path
+from .model_adapter import ModelAdapter, adapt, fingerprint
 from .objectives import AscentContext, Objective, default_objective
 from .parameterization import image_layout, make_parameterization
 from .progress import Progress
