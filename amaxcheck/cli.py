@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -52,6 +53,19 @@ class UsageError(ConfigError):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError`, and reads ``-1,1`` or ``-128,127`` after an option as its value.
+
+    Before Python 3.13, argparse takes a word starting with ``-`` as an option
+    unless it is a plain number (``-1``, ``-0.5``), so ``--input-range -1,1``
+    failed with "expected one argument". No amaxcheck option starts with a digit,
+    so every word that starts with ``-`` and a digit (or ``-.`` and a digit) is a
+    value, as in Python 3.13's argparse.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
 

@@ -40,6 +40,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+try:  # hypothesis is an extra: pip install 'amaxcheck[hypothesis]'
+    import hypothesis  # noqa: F401  (amaxcheck.strategies, imported below, needs it)
+except ImportError as _exc:
+    from ._extras import missing_extra
+
+    raise missing_extra("hypothesis", "hypothesis", "amaxcheck.properties", _exc) from _exc
+
 from . import _cache
 from .errors import ConfigError
 from .strategies import AscentSettings, _note, _plain, cached_synthesize, reproduce

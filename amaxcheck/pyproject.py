@@ -24,12 +24,12 @@ Relative paths are relative to the ``pyproject.toml``'s folder. Command-line
 flags win. ``unsafe`` cannot be set here: allowing code execution must be an
 explicit flag on the command line, not something a changed file switches on.
 TOML is read with :mod:`tomllib` (Python 3.11+) or, on 3.10, with ``tomli``
-when installed; without either the file is skipped with a note.
+(a dependency there); without either, a found file is an error naming
+``pip install tomli``, never silently skipped.
 """
 from __future__ import annotations
 
 import difflib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -64,17 +64,22 @@ def find_pyproject(start: Optional[Path] = None) -> Optional[Path]:
     return None
 
 
-def _toml_loader() -> Optional[Callable[[Any], dict]]:
-    if sys.version_info >= (3, 11):
+def _toml_loader() -> Callable[[Any], dict]:
+    """``tomllib.load`` (Python 3.11+) or ``tomli.load`` (3.10, where amaxcheck depends on tomli)."""
+    try:
         import tomllib
 
         return tomllib.load
-    try:  # pragma: no cover - Python 3.10 only
+    except ImportError:
+        pass
+    try:
         import tomli
-
-        return tomli.load
-    except ImportError:  # pragma: no cover - Python 3.10 only
-        return None
+    except ImportError:
+        raise ConfigError(
+            "cannot read [tool.amaxcheck] from pyproject.toml: this Python has no tomllib (added in 3.11) and "
+            "tomli, which amaxcheck requires on 3.10, is not installed; fix: pip install tomli"
+        ) from None
+    return tomli.load
 
 
 def load_defaults(start: Optional[Path] = None) -> ProjectDefaults:
@@ -83,8 +88,6 @@ def load_defaults(start: Optional[Path] = None) -> ProjectDefaults:
     if path is None:
         return ProjectDefaults()
     load = _toml_loader()
-    if load is None:  # pragma: no cover - Python 3.10 without tomli
-        return ProjectDefaults(path, {}, [f"{path}: [tool.amaxcheck] not read (Python 3.10 needs `pip install tomli`)"])
     try:
         with open(path, "rb") as f:
             data = load(f)

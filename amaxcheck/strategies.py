@@ -72,10 +72,16 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
-from hypothesis import HealthCheck, note, settings
-from hypothesis import strategies as st
-from hypothesis.errors import HypothesisDeprecationWarning, InvalidArgument
-from hypothesis.strategies import SearchStrategy
+
+try:  # hypothesis is an extra: pip install 'amaxcheck[hypothesis]'
+    from hypothesis import HealthCheck, note, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import HypothesisDeprecationWarning, InvalidArgument
+    from hypothesis.strategies import SearchStrategy
+except ImportError as _exc:
+    from ._extras import missing_extra
+
+    raise missing_extra("hypothesis", "hypothesis", "amaxcheck.strategies", _exc) from _exc
 
 from . import _cache
 from . import defaults as D
@@ -126,12 +132,21 @@ def _slow_overrides(parent: settings) -> dict[str, Any]:
 
 
 def register_profiles() -> None:
-    """(Re)register the ``"amaxcheck"`` and ``"amaxcheck-ci"`` profiles (done on import)."""
-    default, ci = settings.get_profile("default"), settings.get_profile("ci")
+    """(Re)register the ``"amaxcheck"`` and ``"amaxcheck-ci"`` profiles (done on import).
+
+    ``"amaxcheck-ci"`` builds on hypothesis' ``"ci"`` profile; hypothesis versions
+    without a built-in one (6.80 to at least 6.110) get the same settings built here:
+    derandomized, no example database, no deadline, reproduction blobs printed.
+    """
+    default = settings.get_profile("default")
     with warnings.catch_warnings():
         # hypothesis warns when profiles are registered while an @settings is active,
         # which happens if this module is first imported inside a running test.
         warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+        try:
+            ci = settings.get_profile("ci")
+        except InvalidArgument:  # "Profile 'ci' is not registered"
+            ci = settings(default, derandomize=True, database=None, deadline=None, print_blob=True)
         settings.register_profile(PROFILE, parent=default, max_examples=DEFAULT_MAX_EXAMPLES,
                                   **_slow_overrides(default))
         settings.register_profile(CI_PROFILE, parent=ci, max_examples=DEFAULT_MAX_EXAMPLES, **_slow_overrides(ci))

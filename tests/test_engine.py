@@ -248,9 +248,7 @@ def test_not_a_keras_model():
     (dict(preprocess="scale"), "preprocess must be a callable"),
     (dict(stop_at=1.5), "stop_at"),
     (dict(learning_rate=0), "learning_rate"),
-    pytest.param(dict(parameterization="wavelet"), "unknown parameterization", marks=pytest.mark.xfail(
-        raises=ValueError, strict=True, reason="ascent/parameterization.py make_parameterization still raises a "
-        "plain ValueError; remove this mark once it raises ConfigError")),
+    (dict(parameterization="wavelet"), "unknown parameterization"),
     (dict(transforms="lots"), "transforms must be"),
     (dict(objective="logit"), "objective must be an amaxcheck Objective"),
     (dict(jit_compile=True), "jit_compile=True cannot compile the random warp"),

@@ -26,7 +26,8 @@ from .. import _cache
 from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError
 from .config import AscentConfig
-from .model_adapter import ModelAdapter, adapt, check_gradient_path, fingerprint, require_model
+from .gradient_probe import check_gradient_path
+from .model_adapter import ModelAdapter, adapt, fingerprint, require_model
 from .objectives import AscentContext, Objective
 from .parameterization import Parameterization, image_layout
 from .progress import Progress

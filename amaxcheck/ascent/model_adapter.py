@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..errors import ModelError, NoGradientError
+from ..errors import ModelError
 
 
 @dataclass
@@ -400,67 +400,3 @@ def fingerprint(model: Any) -> str:
         h.update(str(arr.shape).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
-
-
-def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
-                        preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> None:
-    """Raise :class:`NoGradientError` if the class scores do not depend on the input through a gradient.
-
-    ``x_raw`` is a batch of probe inputs in the raw range (the engine passes
-    starting points and random inputs across the range): a gradient that is zero
-    at one point (a ReLU that does not fire there) is not a missing path.
-    The error names the first step (preprocess or layer) whose output no longer depends on the input.
-    """
-    x = tf.constant(x_raw, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits, _, _ = adapter.scores(adapter.prepared(x, preprocess))
-        total = tf.reduce_sum(logits)
-    grad = tape.gradient(total, x)
-    if grad is not None and bool(tf.reduce_any(grad != 0)):
-        return
-    culprit = _find_gradient_cut(adapter, x, preprocess)
-    where = f' The first step whose output does not depend on the input through a gradient is "{culprit}".' \
-        if culprit else ""
-    if grad is None:
-        raise NoGradientError(
-            f"the class scores have no gradient with respect to the input (no differentiable path).{where} "
-            "Activation maximization needs one: remove or replace non-differentiable steps (argmax, rounding, "
-            "casts to int, stop_gradient, lookups), or synthesize for the sub-model after them."
-        )
-    raise NoGradientError(
-        f"the gradient of the class scores with respect to the input is zero at all {len(x_raw)} probed inputs "
-        f"(the starting points and random inputs across the input range).{where} Either a step cuts the gradient "
-        "(argmax, rounding, casts to int, stop_gradient, lookups: remove it or synthesize for the sub-model after it), "
-        "or the activations never fire for inputs in this range (dead ReLUs, saturated sigmoids): check "
-        "input_range and preprocess against what the model was trained on."
-    )
-
-
-def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Optional[Callable] = None) -> Optional[str]:
-    if preprocess is not None:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(tf.cast(preprocess(x), tf.float32))
-        g = tape.gradient(total, x)
-        if g is None or not bool(tf.reduce_any(g != 0)):
-            return "preprocess (the callable passed to synthesize)"
-    model = adapter.model
-    if not _is_functional(model):
-        return None
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        try:
-            sub = keras.Model(model.inputs, layer.output)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                out = sub(adapter.model_inputs(adapter.prepared(x, preprocess)), training=False)
-                outs = out if isinstance(out, (list, tuple)) else [out]
-                total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in outs])
-            g = tape.gradient(total, x)
-        except Exception:  # layers with odd outputs: skip, keep looking
-            continue
-        if g is None or not bool(tf.reduce_any(g != 0)):
-            return layer.name
-    return None
