@@ -1,6 +1,6 @@
 # The two commands a new user needs (see README.md):
 #   make demo   - run the gate on the bundled digits model
-#   make test   - run the whole test suite
+#   make test   - run the static checks (ruff, mypy) and the whole test suite
 # Each creates .venv on first use and installs what it needs.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.amaxcheck-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ demo: $(STAMP)
 		--artifacts amaxcheck-artifacts/digits \
 		--json amaxcheck-artifacts/digits/report.json
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
+
+# Static checks over the package (configured in pyproject.toml); part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check amaxcheck
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ascent.py

@@ -158,7 +158,7 @@ def architecture_key(model: Any) -> str:
 
     try:
         text = json.dumps(model.get_config(), sort_keys=True, default=repr)
-    except Exception:  # subclassed models without get_config
+    except Exception:  # noqa: BLE001 - subclassed models without get_config raise anything
         text = repr([type(layer).__name__ for layer in getattr(model, "layers", [])])
     return hashlib.sha1(text.encode()).hexdigest()
 

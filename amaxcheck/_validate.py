@@ -45,6 +45,7 @@ def probability(value: Any, where: str) -> float:
 
 def input_range(value: Any, where: str = "input_range") -> tuple[float, float]:
     """Two finite float32 numbers ``lo < hi``; a string ``"LO,HI"`` is accepted too."""
+    given = repr(value) if isinstance(value, str) else None
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         try:
@@ -57,7 +58,7 @@ def input_range(value: Any, where: str = "input_range") -> tuple[float, float]:
         raise ConfigError(f"{where} must be two numbers (lo, hi), e.g. (0, 1), (0, 255) or (-1, 1); "
                           f"got {value!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
-        raise ConfigError(f"{where} must satisfy lo < hi with finite values, got ({lo:g}, {hi:g}); "
+        raise ConfigError(f"{where} must satisfy lo < hi with finite values, got {given or f'({lo:g}, {hi:g})'}; "
                           "e.g. (0, 1), (0, 255) or (-1, 1)")
     if max(abs(lo), abs(hi)) > FLOAT32_MAX or (hi - lo) > FLOAT32_MAX:
         raise ConfigError(f"{where} ({lo:g}, {hi:g}) does not fit in float32 (models compute in float32, "

@@ -25,15 +25,23 @@ This module imports no TensorFlow (the pytest plugin imports it at load).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from .errors import ArgumentTypeError, ConfigError, UnknownNameError
 from .output.scope import ARTIFACT_MODES, MARKER_FILE, ArtifactScope, artifacts_to, current_scope
 
 __all__ = [
-    "assert_confident", "assert_in_top_k", "assert_stats_within", "assert_not_degenerate",
-    "ArtifactScope", "artifacts_to", "current_scope", "ARTIFACT_MODES", "MARKER_FILE",
+    "ARTIFACT_MODES",
+    "MARKER_FILE",
+    "ArtifactScope",
+    "artifacts_to",
+    "assert_confident",
+    "assert_in_top_k",
+    "assert_not_degenerate",
+    "assert_stats_within",
+    "current_scope",
 ]
 
 
@@ -42,7 +50,7 @@ def _is_report(obj: Any) -> bool:
     return hasattr(obj, "classes") and hasattr(obj, "failed_classes") and hasattr(obj, "thresholds")
 
 
-def _report_for(subject: Any, scope: Optional[ArtifactScope], reuse: Callable[[Any], bool],
+def _report_for(subject: Any, scope: ArtifactScope | None, reuse: Callable[[Any], bool],
                 check_kwargs: Mapping[str, Any], helper: str) -> Any:
     """A report holding the checks ``helper`` needs: ``subject`` itself if it is a report that ``reuse``
     accepts (same thresholds), else ``amaxcheck.check`` on the result."""
@@ -124,7 +132,7 @@ def _describe_model(report: Any) -> str:
 
 
 def failure_message(report: Any, helper: str, failing: Sequence[tuple[Any, list[Any]]], extra: Sequence[str] = (),
-                    folder: Optional[Path] = None, save_error: Optional[str] = None) -> str:
+                    folder: Path | None = None, save_error: str | None = None) -> str:
     """The text of a helper's AssertionError: one block per failing class, then where to look."""
     n = len(report.classes)
     names = sorted({c.name for _, checks in failing for c in checks})
@@ -159,8 +167,8 @@ def failure_message(report: Any, helper: str, failing: Sequence[tuple[Any, list[
 
 
 # --------------------------------------------------------------------------- the core
-def _fail_if(report: Any, helper: str, select: Callable[[Any], bool], artifacts_dir: Optional[str | Path],
-             scope: Optional[ArtifactScope], extra: Callable[[Any], list[str]] = lambda r: []) -> Any:
+def _fail_if(report: Any, helper: str, select: Callable[[Any], bool], artifacts_dir: str | Path | None,
+             scope: ArtifactScope | None, extra: Callable[[Any], list[str]] = lambda r: []) -> Any:
     """Raise AssertionError when a check chosen by ``select`` failed (or ``extra`` has lines); return the report."""
     __tracebackhide__ = True
     if scope is not None:
@@ -179,7 +187,7 @@ def _fail_if(report: Any, helper: str, select: Callable[[Any], bool], artifacts_
     raise AssertionError(failure_message(report, helper, failing, extra_lines, folder, error))
 
 
-def assert_confident(result: Any, min_p: float = 0.9, *, artifacts_dir: Optional[str | Path] = None,
+def assert_confident(result: Any, min_p: float = 0.9, *, artifacts_dir: str | Path | None = None,
                      **check_kwargs: Any) -> Any:
     """Every class's best ideal input reaches target probability ``min_p`` (check ``"confidence"``).
 
@@ -194,7 +202,7 @@ def assert_confident(result: Any, min_p: float = 0.9, *, artifacts_dir: Optional
     return _fail_if(report, "assert_confident", lambda c: c.name == "confidence", artifacts_dir, scope)
 
 
-def assert_in_top_k(result: Any, k: int = 1, *, artifacts_dir: Optional[str | Path] = None,
+def assert_in_top_k(result: Any, k: int = 1, *, artifacts_dir: str | Path | None = None,
                     **check_kwargs: Any) -> Any:
     """Every class ranks within the model's top ``k`` on its own ideal input (check ``"top_k"``). Cheap."""
     __tracebackhide__ = True
@@ -205,9 +213,9 @@ def assert_in_top_k(result: Any, k: int = 1, *, artifacts_dir: Optional[str | Pa
     return _fail_if(report, "assert_in_top_k", lambda c: c.name == "top_k", artifacts_dir, scope)
 
 
-def assert_stats_within(result: Any, bounds: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
-                        *, artifacts_dir: Optional[str | Path] = None, check_kwargs: Optional[Mapping[str, Any]] = None,
-                        **named_bounds: tuple[Optional[float], Optional[float]]) -> Any:
+def assert_stats_within(result: Any, bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+                        *, artifacts_dir: str | Path | None = None, check_kwargs: Mapping[str, Any] | None = None,
+                        **named_bounds: tuple[float | None, float | None]) -> Any:
     """Image statistics of every class's best ideal input lie within bounds (checks ``"stat:<name>"``).
 
     Bounds are ``(lo, hi)`` with ``None`` for an open side, given as a dict or by name::
@@ -230,7 +238,7 @@ def assert_stats_within(result: Any, bounds: Optional[Mapping[str, tuple[Optiona
     return _fail_if(report, "assert_stats_within", lambda c: c.name in wanted, artifacts_dir, scope)
 
 
-def _bound_pair(name: str, bound: Any) -> tuple[Optional[float], Optional[float]]:
+def _bound_pair(name: str, bound: Any) -> tuple[float | None, float | None]:
     try:
         lo, hi = bound
     except (TypeError, ValueError):
@@ -239,7 +247,7 @@ def _bound_pair(name: str, bound: Any) -> tuple[Optional[float], Optional[float]
 
 
 def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference: Any = None,
-                          reference_labels: Any = None, artifacts_dir: Optional[str | Path] = None,
+                          reference_labels: Any = None, artifacts_dir: str | Path | None = None,
                           **check_kwargs: Any) -> Any:
     """No class's ideal input is degenerate noise, and neither is the model's overall verdict (check ``"degeneracy"``).
 
@@ -251,7 +259,7 @@ def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference
     scope = current_scope()
     kwargs = {"verdict": True, **check_kwargs, "max_degeneracy": float(max_degeneracy),
               "reference": reference, "reference_labels": reference_labels}
-    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None  # noqa: E731
+    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None
                        and _check_matches(r, "degeneracy", max_degeneracy))
     report = _report_for(result, scope, reuse, kwargs, "assert_not_degenerate")
     return _fail_if(report, "assert_not_degenerate", lambda c: c.name == "degeneracy", artifacts_dir, scope,
@@ -262,7 +270,7 @@ def _model_verdict_lines(report: Any) -> list[str]:
     """Lines for the model-level verdict (mean over classes), when it says degenerate."""
     if not report.degenerate:
         return []
-    lines = [f"  model: degeneracy {_fmt(report.degeneracy)} > {_fmt(report.thresholds.get('max_degeneracy'))} "
-             "(mean over classes) -> DEGENERATE"]
+    lines = [(f"  model: degeneracy {_fmt(report.degeneracy)} > {_fmt(report.thresholds.get('max_degeneracy'))} "
+             "(mean over classes) -> DEGENERATE")]
     lines += [f"      reason: {reason}" for reason in report.reasons]
     return lines

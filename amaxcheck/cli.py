@@ -24,15 +24,16 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from . import __version__
 from . import _validate as V
 from . import defaults as D
-from .errors import AmaxcheckError, ConfigError, ReferenceDataError
 from ._tfquiet import native_stderr_captured, quiet_tensorflow_logging
+from .errors import AmaxcheckError, ConfigError, ReferenceDataError
 from .inputs import read_labels, read_reference_folder, read_reference_npz
 from .output.gif import ascent_gif
 from .pyproject import ProjectDefaults, load_defaults
@@ -71,29 +72,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- argument types
-def _int_at_least(minimum: int, maximum: Optional[int] = None):
-    def parse(text: str) -> int:
+def _argument(convert: Callable[[str], Any], validate: Callable[[Any], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``convert`` the text, then ``validate`` it with :mod:`amaxcheck._validate`."""
+    def parse(text: str) -> Any:
         try:
-            value: Any = int(text)
+            value: Any = convert(text)
         except ValueError:
             value = text
         try:
-            return V.integer(value, "value", minimum, maximum)
+            return validate(value)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc).replace("value must be", "expected")) from None
-    parse.__name__ = f"integer >= {minimum}"
+    parse.__name__ = name
     return parse
 
 
-def _probability(text: str) -> float:
-    try:
-        value: Any = float(text)
-    except ValueError:
-        value = text
-    try:
-        return V.probability(value, "value")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("value must be", "expected")) from None
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], Any]:
+    return _argument(int, lambda v: V.integer(v, "value", minimum, maximum), f"integer >= {minimum}")
+
+
+_probability = _argument(float, lambda v: V.probability(v, "value"), "probability")
 
 
 def parse_input_range(text: str) -> tuple[float, float]:
@@ -112,7 +110,7 @@ def parse_classes(text: str) -> Any:
     return items
 
 
-def _resolve_class_items(items: Any, labels: Optional[list[str]]) -> Any:
+def _resolve_class_items(items: Any, labels: list[str] | None) -> Any:
     """Turn parsed ``--classes`` items into what :func:`amaxcheck.synthesize` takes (labels win over digits)."""
     if items == "all":
         return "all"
@@ -262,8 +260,8 @@ class _Console:
 @dataclass
 class _Loaded:
     model: Any
-    labels: Optional[list[str]]
-    reference: Optional[tuple[Any, Any]]
+    labels: list[str] | None
+    reference: tuple[Any, Any] | None
     kind: str
 
 
@@ -300,9 +298,6 @@ def _model_facts(model: Any) -> tuple[tuple[int, ...], int]:
 def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool) -> int:
     """The gate: load, synthesize, check, report. Returns the exit code."""
     import amaxcheck
-    from . import loading
-    from .output import reporting
-    from .verdict.checks import validate_reference
 
     console = _Console(bool(opts.quiet))
     notes = list(opts.project.notes)
@@ -314,16 +309,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} "
                           "classes; give exactly one name per class, in class-index order")
-    ref_x = ref_y = None
-    if opts.values.get("reference"):
-        if loaded.reference is None:
-            ref_x, ref_y = read_reference_folder(opts.reference, input_shape, opts.input_range, loaded.labels, n_classes)
-        else:
-            ref_x, ref_y = loaded.reference
-        try:
-            ref_x, ref_y = validate_reference(ref_x, ref_y, input_shape, opts.input_range, n_classes)
-        except ReferenceDataError as exc:
-            raise ReferenceDataError(f"--reference {opts.reference!r}: {exc}") from exc
+    ref_x, ref_y = _reference(opts, loaded, input_shape, n_classes)
     if opts.top_k > n_classes:
         raise ConfigError(f"--top-k {opts.top_k} exceeds the model's {n_classes} classes")
 
@@ -335,11 +321,37 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     report = amaxcheck.check(result, loaded.model, reference=ref_x, reference_labels=ref_y,
                              min_confidence=opts.min_confidence, top_k=opts.top_k,
                              max_degeneracy=opts.max_degeneracy)
+    extras = _gate_extras(opts, loaded, result, ref_x, argv, started, notes)
+    doc = _write_outputs(opts, report, extras, console)
+    return EXIT_PASS if doc["passed"] else EXIT_FAIL
+
+
+def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_classes: int) -> tuple[Any, Any]:
+    """``--reference`` as validated arrays ``(x, y)``, or ``(None, None)``."""
+    from .verdict.checks import validate_reference
+
+    if not opts.values.get("reference"):
+        return None, None
+    if loaded.reference is None:
+        ref_x, ref_y = read_reference_folder(opts.reference, input_shape, opts.input_range, loaded.labels, n_classes)
+    else:
+        ref_x, ref_y = loaded.reference
+    try:
+        return validate_reference(ref_x, ref_y, input_shape, opts.input_range, n_classes)
+    except ReferenceDataError as exc:
+        raise ReferenceDataError(f"--reference {opts.reference!r}: {exc}") from exc
+
+
+def _gate_extras(opts: Options, loaded: _Loaded, result: Any, ref_x: Any, argv: Sequence[str], started: float,
+                 notes: list[str]) -> dict[str, Any]:
+    """What the gate adds to the report's JSON: the model, the settings, the command."""
+    from . import loading
+    from .output import reporting
 
     settings = dict(result.settings)
     settings.update({
         "labels": opts.values.get("labels"), "reference": opts.values.get("reference"),
-        "reference_size": None if ref_x is None else int(len(ref_x)),
+        "reference_size": None if ref_x is None else len(ref_x),
         "config": None if opts.project.path is None else str(opts.project.path),
     })
     model_info = {
@@ -349,17 +361,19 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     }
     gate_info = {"command": ["amaxcheck", *argv], "wall_time_s": round(time.perf_counter() - started, 3),
                  "notes": notes}
-    extras = reporting.gate_extras(model=model_info, settings=settings, gate=gate_info)
+    return reporting.gate_extras(model=model_info, settings=settings, gate=gate_info)
+
+
+def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: _Console) -> dict[str, Any]:
+    """Artifacts, the terminal table, --json/--junit-xml/--markdown and the step summary; returns the document."""
+    from .output import reporting
 
     artifacts_dir = opts.values.get("artifacts")
-    if artifacts_dir:
+    if artifacts_dir:  # also writes summary.json: the gate document, image paths included
         from .output.artifacts import write_artifacts
 
         _writing("--artifacts", artifacts_dir, lambda: write_artifacts(report, artifacts_dir, summary_extra=extras))
     doc = reporting.build_document(report, extras)
-    if artifacts_dir:  # summary.json is the gate document (strict JSON, image paths included)
-        _writing("--artifacts", artifacts_dir, lambda: reporting.write_json(doc, Path(artifacts_dir) / "summary.json"))
-
     console.out(reporting.verdict_line(doc) if opts.quiet else reporting.terminal_table(doc))
     written = []
     for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
@@ -375,7 +389,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
         written.append(f"artifacts {artifacts_dir}")
     if written and not opts.quiet:
         print("wrote " + "; ".join(written), file=sys.stderr)
-    return EXIT_PASS if doc["passed"] else EXIT_FAIL
+    return doc
 
 
 def _writing(flag: str, target: Any, write) -> Any:
@@ -389,6 +403,7 @@ def _writing(flag: str, target: Any, write) -> Any:
 def run_show(opts: Options, *, debug: bool) -> int:
     """Synthesize one class and save its best restart as an upscaled PNG (and optionally the ascent as a GIF)."""
     import amaxcheck
+
     from ._atomic import atomic_write_bytes
     from .output.artifacts import save_png, to_uint8, upscale
 
@@ -400,7 +415,7 @@ def run_show(opts: Options, *, debug: bool) -> int:
     items = _resolve_class_items(parse_classes(opts.cls), loaded.labels)
     if items == "all" or len(items) != 1:
         raise ConfigError(f"--class takes one class (an index or a label), got {opts.cls!r}")
-    kwargs = dict(restarts=opts.restarts, seed=opts.seed, input_range=opts.input_range, labels=loaded.labels)
+    kwargs = {"restarts": opts.restarts, "seed": opts.seed, "input_range": opts.input_range, "labels": loaded.labels}
     result = amaxcheck.synthesize(loaded.model, items, steps=opts.steps, progress=False if opts.quiet else None, **kwargs)
     view = next(iter(result))
     image = upscale(to_uint8(view.best_image[None], result.input_range)[0], opts.size)
@@ -417,7 +432,7 @@ def run_show(opts: Options, *, debug: bool) -> int:
 
 
 # --------------------------------------------------------------------------- entry point
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``amaxcheck`` with ``argv`` and return the exit code.
 
     Called with no ``argv`` (the console script), it ends the process itself
@@ -464,7 +479,7 @@ def _main(argv: list[str]) -> int:
         return 130
     except (AmaxcheckError, ValueError, OSError) as exc:
         return _fail(exc, debug)
-    except Exception as exc:  # a bug: still exit 2 with one line, traceback on --debug
+    except Exception as exc:  # noqa: BLE001 - a bug: still exit 2 with one line, traceback on --debug
         return _fail(exc, debug, unexpected=True)
 
 

@@ -7,7 +7,8 @@ This module imports nothing heavy (no TensorFlow).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class AmaxcheckError(Exception):

@@ -9,8 +9,9 @@ NumPy and scikit-image are imported only when images are read; no TensorFlow.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .errors import ConfigError, ReferenceDataError
 
@@ -75,7 +76,7 @@ def read_reference_npz(path: str) -> tuple[Any, Any]:
 
 
 def read_reference_folder(path: str, input_shape: Sequence[int], input_range: Sequence[float],
-                          labels: Optional[list[str]], n_classes: int) -> tuple[Any, Any]:
+                          labels: list[str] | None, n_classes: int) -> tuple[Any, Any]:
     """Images in class sub-folders (named by label or by index), scaled into ``input_range``.
 
     Integer images (uint8, uint16) are mapped from their full dtype range to
@@ -97,7 +98,7 @@ def read_reference_folder(path: str, input_shape: Sequence[int], input_range: Se
         for file in sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
             try:
                 img = np.asarray(skio.imread(file))
-            except Exception as exc:  # imageio raises many types for unreadable files
+            except Exception as exc:  # noqa: BLE001 - imageio raises many types for unreadable files
                 raise ReferenceDataError(f"cannot read reference image {str(file)!r}: {exc}") from None
             xs.append(_fit_image(img, shape, lo, hi, file))
             ys.append(index)
@@ -106,7 +107,7 @@ def read_reference_folder(path: str, input_shape: Sequence[int], input_range: Se
     return np.stack(xs).astype(np.float32), np.asarray(ys, np.int64)
 
 
-def _folder_class(name: str, labels: Optional[list[str]], n_classes: int, root: str) -> int:
+def _folder_class(name: str, labels: list[str] | None, n_classes: int, root: str) -> int:
     if labels is not None and name in labels:
         return labels.index(name)
     if name.isdigit() and int(name) < n_classes:

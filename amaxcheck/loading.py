@@ -31,8 +31,9 @@ import os
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from .errors import ModelLoadError, UnsafeModelError
 
@@ -328,7 +329,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- provenance
-def source_path(spec: str | os.PathLike) -> Optional[Path]:
+def source_path(spec: str | os.PathLike) -> Path | None:
     """The file or folder whose bytes identify the model (the module's file for ``module:function``)."""
     text = os.fspath(spec)
     if is_module_function(text):
@@ -338,7 +339,7 @@ def source_path(spec: str | os.PathLike) -> Optional[Path]:
     return Path(text)
 
 
-def sha256_of(spec: str | os.PathLike) -> Optional[str]:
+def sha256_of(spec: str | os.PathLike) -> str | None:
     """SHA-256 of a model file's bytes, or of a folder's files (relative path and bytes, in sorted order).
 
     For ``module:function`` it is the module file's hash (the weights it loads
@@ -357,7 +358,7 @@ def sha256_of(spec: str | os.PathLike) -> Optional[str]:
     return h.hexdigest()
 
 
-def _hash_file(h: "hashlib._Hash", path: Path) -> None:
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)

@@ -35,8 +35,9 @@ The properties, and where they hold (measured on the bundled digits CNN):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,10 +49,11 @@ except ImportError as _exc:
     raise missing_extra("hypothesis", "hypothesis", "amaxcheck.properties", _exc) from _exc
 
 from . import _cache
+from .ascent.transforms import Transforms
 from .errors import ConfigError
 from .strategies import AscentSettings, _note, _plain, cached_synthesize, reproduce
 
-__all__ = ["PropertyOutcome", "tv_reduces_high_frequency", "survives_quantization", "restarts_agree_more_than_twin"]
+__all__ = ["PropertyOutcome", "restarts_agree_more_than_twin", "survives_quantization", "tv_reduces_high_frequency"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class PropertyOutcome:
     def __bool__(self) -> bool:
         return self.holds
 
-    def check(self) -> "PropertyOutcome":
+    def check(self) -> PropertyOutcome:
         """Raise ``AssertionError(message)`` unless the property holds; return ``self`` otherwise."""
         if not self.holds:
             raise AssertionError(self.message)
@@ -74,7 +76,7 @@ class PropertyOutcome:
 
 
 def _outcome(name: str, holds: bool, detail: str, measured: dict, settings: AscentSettings, classes: Any,
-             labels: Optional[Sequence[str]], kwargs: dict) -> PropertyOutcome:
+             labels: Sequence[str] | None, kwargs: dict) -> PropertyOutcome:
     repro = reproduce(settings, _plain(classes), labels=labels, **kwargs)
     verdict = "holds" if holds else "does NOT hold"
     message = f"{name} {verdict}: {detail}\n  settings: {settings!r}\n  reproduce with: {repro}"
@@ -88,7 +90,7 @@ def _labels_of(result, indices) -> list[str]:
 
 # --------------------------------------------------------------------------- TV smoothing
 def tv_reduces_high_frequency(model: Any, classes: Any, settings: AscentSettings, *, more: float = 0.5,
-                              tolerance: float = 0.02, labels: Optional[Sequence[str]] = None,
+                              tolerance: float = 0.02, labels: Sequence[str] | None = None,
                               **synthesize_kwargs: Any) -> PropertyOutcome:
     """More TV weight does not increase the high-frequency share of the ideal inputs.
 
@@ -120,7 +122,7 @@ def tv_reduces_high_frequency(model: Any, classes: Any, settings: AscentSettings
 
 # --------------------------------------------------------------------------- quantization
 def survives_quantization(model: Any, classes: Any, settings: AscentSettings, *, levels: int = 256,
-                          labels: Optional[Sequence[str]] = None, **synthesize_kwargs: Any) -> PropertyOutcome:
+                          labels: Sequence[str] | None = None, **synthesize_kwargs: Any) -> PropertyOutcome:
     """The ideal input of class ``c`` is still classified ``c`` after rounding to ``levels`` values (uint8).
 
     Fails for a class none of whose restarts the model classifies as ``c``
@@ -149,8 +151,9 @@ def survives_quantization(model: Any, classes: Any, settings: AscentSettings, *,
         parts.append(f"no restart of class(es) {_labels_of(result, never)} is classified as its class even before "
                      "quantization (the ascent never reached it)")
     if flipped:
-        parts.append("quantized to %d levels, %s" % (levels, ", ".join(
-            f"class {result.label_of(c)} restart {r} becomes {result.label_of(a)}" for c, r, a in flipped)))
+        changes = ", ".join(f"class {result.label_of(c)} restart {r} becomes {result.label_of(a)}"
+                            for c, r, a in flipped)
+        parts.append(f"quantized to {levels} levels, {changes}")
     if not parts:
         parts.append(f"every restart classified as its class stays so after quantization to {levels} levels")
     return _outcome("survives_quantization", holds, "; ".join(parts),
@@ -167,7 +170,7 @@ def _twin(model: Any, seed: int) -> Any:
 
 
 def restarts_agree_more_than_twin(model: Any, classes: Any, settings: AscentSettings, *, twin: Any = None,
-                                  twin_seed: int = 0, margin: float = 0.0, labels: Optional[Sequence[str]] = None,
+                                  twin_seed: int = 0, margin: float = 0.0, labels: Sequence[str] | None = None,
                                   **synthesize_kwargs: Any) -> PropertyOutcome:
     """Restarts of each class agree more for ``model`` than for its shuffled-weights twin.
 
@@ -185,7 +188,7 @@ def restarts_agree_more_than_twin(model: Any, classes: Any, settings: AscentSett
             f"restart agreement needs at least 2 restarts, settings have {settings.restarts}; "
             "draw ascent_settings(restarts=st.integers(2, 3))"
         )
-    no_transforms = settings.transforms != "auto" and not settings.transforms.active
+    no_transforms = isinstance(settings.transforms, Transforms) and not settings.transforms.active
     if getattr(settings.parameterization, "name", None) != "pixel" or not no_transforms:
         raise ConfigError(
             "restart agreement separates a trained model from its shuffled twin only in pixel space without "

@@ -30,9 +30,10 @@ TOML is read with :mod:`tomllib` (Python 3.11+) or, on 3.10, with ``tomli``
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from . import _validate as V
 from .errors import ConfigError
@@ -49,12 +50,12 @@ KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
 class ProjectDefaults:
     """Values from ``[tool.amaxcheck]``, already validated and with paths resolved."""
 
-    path: Optional[Path] = None  # the pyproject.toml read, if any
+    path: Path | None = None  # the pyproject.toml read, if any
     values: dict[str, Any] = field(default_factory=dict)  # argparse dest -> value
     notes: list[str] = field(default_factory=list)  # things a user should know (printed unless --quiet)
 
 
-def find_pyproject(start: Optional[Path] = None) -> Optional[Path]:
+def find_pyproject(start: Path | None = None) -> Path | None:
     """The nearest ``pyproject.toml`` at or above ``start`` (default: the current folder)."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -67,7 +68,7 @@ def find_pyproject(start: Optional[Path] = None) -> Optional[Path]:
 def _toml_loader() -> Callable[[Any], dict]:
     """``tomllib.load`` (Python 3.11+) or ``tomli.load`` (3.10, where amaxcheck depends on tomli)."""
     try:
-        import tomllib
+        import tomllib  # type: ignore[import-not-found, unused-ignore]  # 3.11+
 
         return tomllib.load
     except ImportError:
@@ -82,7 +83,7 @@ def _toml_loader() -> Callable[[Any], dict]:
     return tomli.load
 
 
-def load_defaults(start: Optional[Path] = None) -> ProjectDefaults:
+def load_defaults(start: Path | None = None) -> ProjectDefaults:
     """Read and validate ``[tool.amaxcheck]`` from the nearest ``pyproject.toml``."""
     path = find_pyproject(start)
     if path is None:

@@ -51,10 +51,11 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ class AmaxcheckWarning(pytest.PytestWarning):
 #: pytest's ``int`` ini type exists from pytest 8.4; before it, integers are read as strings (and checked here)
 _INT_INI = "int" if getattr(pytest, "version_tuple", (0,)) >= (8, 4) else "string"
 #: ini twin -> (pytest ini type, what a value must be: said when pytest cannot read it)
-INI_TYPES: dict[str, tuple[str, str]] = {
+INI_TYPES: dict[str, tuple[Any, str]] = {
     "amax_steps": (_INT_INI, "an integer >= 1"),
     "amax_restarts": (_INT_INI, "an integer >= 1"),
     "amax_seed": (_INT_INI, "an integer >= 0"),
@@ -117,12 +118,12 @@ def _dest(name: str) -> str:
 class Settings:
     """The validated amaxcheck options of one pytest run."""
 
-    steps: Optional[int]
-    restarts: Optional[int]
+    steps: int | None
+    restarts: int | None
     seed: int
     artifacts_dir: Path
     artifacts: str
-    baseline_dir: Optional[Path]
+    baseline_dir: Path | None
     update_baselines: bool
 
     def synthesize_defaults(self) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def _raw_option(config: pytest.Config, dest: str) -> tuple[Any, str, Path]:
 
 def _as_int(value: Any, where: str, minimum: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):  # read by pytest as an int ini option
-        number: Optional[int] = value
+        number: int | None = value
     else:
         try:
             number = int(str(value).strip())
@@ -216,9 +217,9 @@ class _RunState:
     """What the plugin keeps for one pytest run (on the controller it also gathers the workers' news)."""
 
     settings: Settings
-    worker: Optional[str]
+    worker: str | None
     run_id: str
-    cache: "SynthesisCache"
+    cache: SynthesisCache
     cleaned: bool = False
     artifact_folders: list[str] = field(default_factory=list)
     baselines: list[tuple[str, str]] = field(default_factory=list)
@@ -266,14 +267,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     restarts = "default" if s.restarts is None else s.restarts
     baselines = s.baseline_dir or f"{DEFAULT_BASELINE_FOLDER}/ next to each test file"
     return [
-        f"amaxcheck {__version__} (tensorflow {tf}, keras {_version('keras')}): seed {s.seed}, steps {steps}, "
-        f"restarts {restarts}",
+        (f"amaxcheck {__version__} (tensorflow {tf}, keras {_version('keras')}): seed {s.seed}, steps {steps}, "
+        f"restarts {restarts}"),
         f"amaxcheck artifacts: {s.artifacts} -> {s.artifacts_dir}; baselines: {baselines}"
         + (" (updating)" if s.update_baselines else ""),
     ]
 
 
-def clean_stale_artifacts(state: "_RunState") -> None:
+def clean_stale_artifacts(state: _RunState) -> None:
     """Remove artifact folders that an earlier run wrote, once per process, before this run writes any.
 
     Only folders holding amaxcheck's marker file with another run id are removed,
@@ -302,7 +303,7 @@ def _slug(text: str, limit: int = 80) -> str:
     return slug(text, keep="_.-", strip="_.", limit=limit, fallback="test")
 
 
-def artifact_folder_name(nodeid: str, worker: Optional[str] = None) -> str:
+def artifact_folder_name(nodeid: str, worker: str | None = None) -> str:
     """Folder name of a test's artifacts: readable slug + short hash of the full node id (+ xdist worker id).
 
     ``tests/test_m.py::test_x[a]`` -> ``test_m.py-test_x_a-1f2e3d`` (``.gw0`` appended under pytest-xdist).
@@ -314,7 +315,7 @@ def artifact_folder_name(nodeid: str, worker: Optional[str] = None) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]):
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     """Open the test's :class:`ArtifactScope` so helpers anywhere in the test know where to save."""
     state = _state(item.config)
     folder = state.settings.artifacts_dir / artifact_folder_name(item.nodeid, state.worker)
@@ -343,7 +344,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     try:
         clean_stale_artifacts(_state(item.config))
         scope.finish(failed=report.failed)
-    except Exception as exc:  # never turn a test report into an INTERNALERROR
+    except Exception as exc:  # noqa: BLE001 - never turn a test report into an INTERNALERROR
         scope.errors.append(f"could not write amaxcheck artifacts for {item.nodeid}: {type(exc).__name__}: {exc}")
     for error in scope.errors:
         item.warn(AmaxcheckWarning(error))
@@ -455,7 +456,7 @@ def split_settings(base: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str,
     if unknown:
         import difflib
 
-        name = sorted(unknown)[0]
+        name = min(unknown)
         close = difflib.get_close_matches(name, FIELDS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; settings are {', '.join(FIELDS)}"
         raise ConfigError(f"unknown setting {name!r}{hint}")
@@ -585,7 +586,9 @@ class Amax:
     @property
     def artifacts_dir(self) -> Path:
         """This test's artifact folder (created when something is written)."""
-        return self._scope.folder
+        folder = self._scope.folder
+        assert folder is not None  # the plugin gives every test's scope a folder
+        return folder
 
     def synthesize(self, model: Any, classes: Any = "all", **kwargs: Any) -> Any:
         """:func:`amaxcheck.synthesize`, cached for the session.
@@ -612,8 +615,8 @@ class Amax:
         report = report_or_result if hasattr(report_or_result, "failed_classes") else self.check(report_or_result,
                                                                                                    verdict=False)
         folder, error = self._scope.save(report, force=True)
-        if error:
-            raise ConfigError(error)
+        if error or folder is None:
+            raise ConfigError(error or "amaxcheck artifacts were not written (no artifact folder for this test)")
         return folder
 
     def baseline(self, report_or_result: Any, **kwargs: Any) -> Any:
@@ -647,7 +650,7 @@ class AmaxBaseline:
             relative = Path(path.stem)
         return self._settings.baseline_dir / relative
 
-    def path_for(self, basename: Optional[str] = None) -> Path:
+    def path_for(self, basename: str | None = None) -> Path:
         if basename is None:
             name = _slug("-".join(self._request.node.nodeid.split("::")[1:]) or self._request.node.name, 120)
             basename = name if self._count <= 1 else f"{name}-{self._count}"
@@ -656,8 +659,8 @@ class AmaxBaseline:
                               f"pass e.g. basename={_slug(basename, 120)!r}")
         return self.folder / f"{basename}.json"
 
-    def check(self, report_or_result: Any, *, basename: Optional[str] = None, rtol: Optional[float] = None,
-              atol: Optional[float] = None, tolerances: Optional[Mapping[str, Mapping[str, float]]] = None,
+    def check(self, report_or_result: Any, *, basename: str | None = None, rtol: float | None = None,
+              atol: float | None = None, tolerances: Mapping[str, Mapping[str, float]] | None = None,
               **check_kwargs: Any) -> Any:
         """Compare per-class statistics and verdicts with the baseline file; fail on drift.
 
@@ -667,8 +670,8 @@ class AmaxBaseline:
         Returns the :class:`~amaxcheck.baselines.BaselineOutcome`.
         """
         __tracebackhide__ = True
-        from .output import baselines
         from .errors import BaselineError
+        from .output import baselines
 
         self._count += 1
         scope: ArtifactScope = self._request.node.stash[_SCOPE]
@@ -678,11 +681,11 @@ class AmaxBaseline:
             report = scope.run_check(report_or_result, **{"verdict": True, **check_kwargs})
         scope.track(report.result, report)
         path = self.path_for(basename)
-        tol = {"rtol": baselines.DEFAULT_RTOL if rtol is None else rtol,
-               "atol": baselines.DEFAULT_ATOL if atol is None else atol, "tolerances": tolerances}
         try:
-            outcome = baselines.check_baseline(report, path, update=self._settings.update_baselines,
-                                               test=self._request.node.nodeid, **tol)
+            outcome = baselines.check_baseline(
+                report, path, update=self._settings.update_baselines, test=self._request.node.nodeid,
+                rtol=baselines.DEFAULT_RTOL if rtol is None else rtol,
+                atol=baselines.DEFAULT_ATOL if atol is None else atol, tolerances=tolerances)
         except OSError as exc:
             raise BaselineError(f"could not read or write baseline {path}: {exc.strerror or exc}; point "
                                 "--amax-baseline-dir at a readable, writable folder") from None

@@ -39,8 +39,9 @@ examples and ``HealthCheck.too_slow`` suppressed. Importing this module
 registers two profiles:
 
 * ``"amaxcheck"``: no deadline, ``max_examples=5``, ``too_slow`` suppressed;
-* ``"amaxcheck-ci"``: the same on top of hypothesis' built-in ``"ci"``
-  profile (derandomized, no example database, prints reproduction blobs).
+* ``"amaxcheck-ci"``: the same on top of hypothesis' built-in ``"ci"`` profile
+  (derandomized, no example database, prints reproduction blobs); on hypothesis
+  versions without one, on the same settings built here.
 
 Load one with ``pytest -p amaxcheck.strategies --hypothesis-profile=amaxcheck``
 (``-p`` imports this module before hypothesis looks the profile up; an
@@ -63,13 +64,10 @@ needs a model or :class:`~amaxcheck.Transforms` is built).
 """
 from __future__ import annotations
 
-import collections
 import math
-import threading
 import warnings
-import weakref
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,11 +89,11 @@ from .ascent.transforms import Transforms
 from .errors import ConfigError
 
 __all__ = [
-    "AscentSettings",
-    "DrawnResult",
-    "PROFILE",
     "CI_PROFILE",
     "DEFAULT_MAX_EXAMPLES",
+    "PROFILE",
+    "AscentSettings",
+    "DrawnResult",
     "ascent_settings",
     "cache_info",
     "cached_synthesize",
@@ -155,7 +153,7 @@ def register_profiles() -> None:
 register_profiles()
 
 
-def slow_settings(max_examples: int = DEFAULT_MAX_EXAMPLES, *, parent: Optional[settings] = None,
+def slow_settings(max_examples: int = DEFAULT_MAX_EXAMPLES, *, parent: settings | None = None,
                   **overrides: Any) -> settings:
     """Settings for a test that synthesizes: no deadline, ``max_examples`` examples, ``too_slow`` suppressed.
 
@@ -168,6 +166,7 @@ def slow_settings(max_examples: int = DEFAULT_MAX_EXAMPLES, *, parent: Optional[
         def test_something(result): ...
     """
     parent = settings.default if parent is None else parent
+    assert parent is not None  # hypothesis always has a default profile
     kwargs = {"max_examples": max_examples, **_slow_overrides(parent)}
     kwargs.update(overrides)
     return settings(parent, **kwargs)
@@ -270,7 +269,7 @@ def transforms(
     blur: Sequence[float] = (0.0, 0.5),
     auto: bool = True,
     none: bool = True,
-) -> SearchStrategy[Union[str, "Transforms"]]:
+) -> SearchStrategy[str | Transforms]:
     """Per-step random transforms: ``"auto"`` (the engine's default), none, or a ``Transforms(...)`` from the grids.
 
     Shrinks toward ``"auto"``, then ``Transforms()`` (none). Jitter is in
@@ -355,8 +354,8 @@ def _model_free(model: Any, build: Callable[[], SearchStrategy]) -> SearchStrate
     return build()
 
 
-def _class_pool(model: Any, labels: Optional[Sequence[str]], by: str, among: Optional[Sequence[Any]],
-                model_kwargs: dict[str, Any]) -> tuple[list[int], Optional[list[str]]]:
+def _class_pool(model: Any, labels: Sequence[str] | None, by: str, among: Sequence[Any] | None,
+                model_kwargs: dict[str, Any]) -> tuple[list[int], list[str] | None]:
     """The class indices to draw from, and the labels (validated)."""
     n = _n_classes(model, model_kwargs)
     if labels is not None:
@@ -376,16 +375,16 @@ def _class_pool(model: Any, labels: Optional[Sequence[str]], by: str, among: Opt
     return resolve_classes(list(among), n, labels), labels
 
 
-def _named(strategy: SearchStrategy, labels: Optional[list[str]], by: str, one: bool) -> SearchStrategy:
+def _named(strategy: SearchStrategy, labels: list[str] | None, by: str, one: bool) -> SearchStrategy:
     """Indices as drawn, as labels, or either (shrinking toward indices)."""
-    if by == "index":
+    if by == "index" or labels is None:
         return strategy
     as_labels = strategy.map(lambda c: labels[c]) if one else strategy.map(lambda cs: [labels[c] for c in cs])
     return as_labels if by == "label" else st.one_of(strategy, as_labels)
 
 
-def target_classes(model: Any, *, labels: Optional[Sequence[str]] = None, by: str = "index",
-                   among: Optional[Sequence[Any]] = None, **model_kwargs: Any) -> SearchStrategy[Union[int, str]]:
+def target_classes(model: Any, *, labels: Sequence[str] | None = None, by: str = "index",
+                   among: Sequence[Any] | None = None, **model_kwargs: Any) -> SearchStrategy[int | str]:
     """One class of ``model`` (or of ``n`` classes if ``model`` is an int).
 
     ``by="index"`` draws ints (shrinking to the first class), ``"label"`` draws
@@ -401,8 +400,8 @@ def target_classes(model: Any, *, labels: Optional[Sequence[str]] = None, by: st
     return _model_free(model, build)
 
 
-def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by: str = "index",
-                       among: Optional[Sequence[Any]] = None, min_size: int = 1, max_size: Optional[int] = None,
+def target_class_lists(model: Any, *, labels: Sequence[str] | None = None, by: str = "index",
+                       among: Sequence[Any] | None = None, min_size: int = 1, max_size: int | None = None,
                        **model_kwargs: Any) -> SearchStrategy[list]:
     """Lists of distinct classes of ``model``, in index order; they shrink to the single class that fails.
 
@@ -421,8 +420,8 @@ def target_class_lists(model: Any, *, labels: Optional[Sequence[str]] = None, by
     return _model_free(model, lambda: _class_lists(model, labels, by, among, min_size, max_size, model_kwargs))
 
 
-def _class_lists(model: Any, labels: Optional[Sequence[str]], by: str, among: Optional[Sequence[Any]],
-                 min_size: int, max_size: Optional[int], model_kwargs: dict[str, Any]) -> SearchStrategy[list]:
+def _class_lists(model: Any, labels: Sequence[str] | None, by: str, among: Sequence[Any] | None,
+                 min_size: int, max_size: int | None, model_kwargs: dict[str, Any]) -> SearchStrategy[list]:
     pool, labels = _class_pool(model, labels, by, among, model_kwargs)
     if max_size is None:
         max_size = min(len(pool), 10)
@@ -457,7 +456,7 @@ def _config_with(settings: AscentConfig, kwargs: dict[str, Any]) -> tuple[Ascent
 
 
 def cached_synthesize(model: Any, classes: Any, settings: AscentConfig, *,
-                      labels: Optional[Sequence[str]] = None, **kwargs: Any) -> "SynthesisResult":
+                      labels: Sequence[str] | None = None, **kwargs: Any) -> SynthesisResult:
     """:func:`amaxcheck.synthesize` with ``settings``, remembered in :data:`amaxcheck._cache.RESULTS`.
 
     The same model weights, classes, labels and settings return the very same
@@ -472,9 +471,9 @@ def cached_synthesize(model: Any, classes: Any, settings: AscentConfig, *,
                                     progress=rest.get("progress", False))
 
 
-def _class_key(classes: Any, labels: Optional[Sequence[str]]) -> Any:
+def _class_key(classes: Any, labels: Sequence[str] | None) -> Any:
     items = [classes] if isinstance(classes, (int, np.integer, str)) else list(classes)
-    out = []
+    out: list[Any] = []
     for c in items:
         if isinstance(c, str) and labels is not None and c in labels:
             out.append(list(labels).index(c))
@@ -497,7 +496,7 @@ def clear_cache(model: Any = None) -> None:
     from .ascent.model_adapter import fingerprint
 
     digest = fingerprint(_live_model(model))
-    _cache.RESULTS.discard(lambda key: key[0] == digest)
+    _cache.RESULTS.discard(lambda key: isinstance(key, tuple) and key[0] == digest)
 
 
 def _live_model(model: Any) -> Any:
@@ -525,7 +524,7 @@ def _note(message: str) -> None:
 
 
 def reproduce(settings: AscentConfig, classes: Any, *, model: str = "model",
-              labels: Optional[Sequence[str]] = None, **extra: Any) -> str:
+              labels: Sequence[str] | None = None, **extra: Any) -> str:
     """The exact :func:`amaxcheck.synthesize` call that ``settings`` make, as Python source."""
     parts = [model, repr(_plain(classes)), f"config={settings!r}"]
     if labels is not None:
@@ -548,7 +547,7 @@ class DrawnResult(SynthesisResult):
     drawn_settings: AscentSettings
 
     @classmethod
-    def wrap(cls, result: SynthesisResult, classes: Any, settings: AscentSettings) -> "DrawnResult":
+    def wrap(cls, result: SynthesisResult, classes: Any, settings: AscentSettings) -> DrawnResult:
         drawn = object.__new__(cls)
         drawn.__dict__.update(result.__dict__)
         drawn.drawn_classes = _plain(classes)
@@ -566,7 +565,7 @@ class DrawnResult(SynthesisResult):
 
 
 def synthesized(model: Any, classes: Any = _UNSET, settings: Any = _UNSET, *,
-                labels: Optional[Sequence[str]] = None, cache: bool = True,
+                labels: Sequence[str] | None = None, cache: bool = True,
                 **synthesize_kwargs: Any) -> SearchStrategy[DrawnResult]:
     """Synthesized ideal inputs of ``model``: a strategy of :class:`DrawnResult` (a ``SynthesisResult``).
 
@@ -585,7 +584,7 @@ def synthesized(model: Any, classes: Any = _UNSET, settings: Any = _UNSET, *,
     extra.setdefault("progress", False)
 
     @st.composite
-    def synthesized(draw: Any) -> "SynthesisResult":
+    def synthesized(draw: Any) -> DrawnResult:
         cls = draw(class_strategy)
         drawn = draw(settings_strategy)
         if not isinstance(drawn, AscentSettings):

@@ -39,7 +39,7 @@ def test_a_negative_input_range_is_accepted_as_typed(tmp_path, command, value):
 def test_the_negative_value_reaches_its_check(tmp_path):
     proc = _run("gate", "missing.keras", "--input-range", "-1,-3", cwd=tmp_path)
     assert proc.returncode == 2
-    assert "--input-range must satisfy LO < HI" in proc.stderr and "'-1,-3'" in proc.stderr, proc.stderr
+    assert "--input-range must satisfy lo < hi" in proc.stderr and "'-1,-3'" in proc.stderr, proc.stderr
 
 
 def test_a_negative_number_for_an_integer_option_gets_that_options_message(tmp_path):

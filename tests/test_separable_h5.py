@@ -94,7 +94,8 @@ def test_the_gradient_probe_never_runs_the_model_eagerly(separable_h5):
     from amaxcheck.ascent.gradient_probe import check_gradient_path
     from amaxcheck.ascent.model_adapter import adapt
 
-    adapter = adapt(keras.saving.load_model(separable_h5, compile=False))
+    model = keras.saving.load_model(separable_h5, compile=False)  # an adapter holds its model only weakly
+    adapter = adapt(model)
     preprocess, calls = _recording()
     probes = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype(np.float32)
     check_gradient_path(adapter, probes, preprocess)
@@ -108,7 +109,8 @@ def test_the_search_for_the_cut_never_runs_the_model_eagerly():
     from amaxcheck.ascent.model_adapter import adapt
     from tests import models as M
 
-    adapter = adapt(M.no_gradient_model())
+    model = M.no_gradient_model()  # kept alive here: an adapter holds its model only weakly
+    adapter = adapt(model)
     preprocess, calls = _recording(tf.identity)
     probes = np.random.default_rng(0).uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
     with pytest.raises(NoGradientError, match='no differentiable path.*"cut_here"'):

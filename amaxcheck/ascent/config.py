@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -103,19 +103,19 @@ class AscentConfig:
     steps: int = D.STEPS
     seed: int = D.SEED
     input_range: tuple[float, float] = D.INPUT_RANGE
-    objective: Optional[Objective] = None
+    objective: Objective | None = None
     tv_weight: float = D.TV_WEIGHT
-    parameterization: Union[str, Parameterization] = D.PARAMETERIZATION
-    transforms: Union[str, Transforms, None] = D.TRANSFORMS
+    parameterization: str | Parameterization = D.PARAMETERIZATION
+    transforms: str | Transforms | None = D.TRANSFORMS
     learning_rate: float = D.LEARNING_RATE
-    stop_at: Optional[float] = None
+    stop_at: float | None = None
     check_every: int = D.CHECK_EVERY
     max_batch: int = D.MAX_BATCH
-    preprocess: Optional[Callable[..., Any]] = None
-    input: Optional[Union[str, int]] = None
-    output: Optional[Union[str, int]] = None
-    fixed_inputs: Optional[tuple[tuple[str, FrozenArray], ...]] = None
-    input_shape: Optional[tuple[int, ...]] = None
+    preprocess: Callable[..., Any] | None = None
+    input: str | int | None = None
+    output: str | int | None = None
+    fixed_inputs: tuple[tuple[str, FrozenArray], ...] | None = None
+    input_shape: tuple[int, ...] | None = None
     jit_compile: bool = False
 
     def __post_init__(self) -> None:
@@ -225,7 +225,7 @@ class AscentConfig:
         return cls(**dict(values))
 
 
-def _freeze_fixed(value: Any) -> Optional[tuple[tuple[str, FrozenArray], ...]]:
+def _freeze_fixed(value: Any) -> tuple[tuple[str, FrozenArray], ...] | None:
     if value is None:
         return None
     if isinstance(value, tuple) and all(isinstance(v, tuple) and isinstance(v[1], FrozenArray) for v in value):

@@ -16,8 +16,9 @@ the compiled loop, so changing them never retraces.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -44,7 +45,7 @@ _PROBE_STREAM = 2**31 - 1
 
 
 # --------------------------------------------------------------------------- helpers
-def resolve_classes(classes: Any, n_classes: int, labels: Optional[Sequence[str]]) -> list[int]:
+def resolve_classes(classes: Any, n_classes: int, labels: Sequence[str] | None) -> list[int]:
     """Turn ``"all"``, an int, a label, or a list of them into class indices (validated)."""
     if isinstance(classes, str) and classes == "all":
         return list(range(n_classes))
@@ -54,7 +55,7 @@ def resolve_classes(classes: Any, n_classes: int, labels: Optional[Sequence[str]
     return list(dict.fromkeys(_class_index(item, n_classes, labels) for item in items))
 
 
-def _class_index(item: Any, n_classes: int, labels: Optional[Sequence[str]]) -> int:
+def _class_index(item: Any, n_classes: int, labels: Sequence[str] | None) -> int:
     if isinstance(item, str):
         if labels is None:
             raise ClassSelectionError(f"class {item!r} is a name but no labels were given; pass labels=[...] or an index")
@@ -222,7 +223,7 @@ class _Trace:
     diverged_at: np.ndarray
 
 
-def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: Optional[bool]) -> _Trace:
+def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool | None) -> _Trace:
     n, steps, batch = len(plan.classes), config.steps, config.max_batch
     trace = _Trace(np.empty_like(plan.params0), np.full((n, steps), np.nan, np.float32), np.zeros(n, np.int32),
                    np.full(n, -1, np.int32))
@@ -272,7 +273,7 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
 
 
 def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: AscentConfig, targets: list[int],
-            labels: Optional[list[str]], started: float) -> SynthesisResult:
+            labels: list[str] | None, started: float) -> SynthesisResult:
     lo, hi = config.input_range
     images = np.clip((lo + (hi - lo) * engine.to_unit(trace.best)).astype(np.float32), lo, hi)
     initial = (lo + (hi - lo) * engine.to_unit(plan.params0)).astype(np.float32)
@@ -309,26 +310,26 @@ def synthesize(
     model: Any,
     classes: Any = "all",
     *,
-    config: Optional[AscentConfig] = None,
+    config: AscentConfig | None = None,
     restarts: int = D.RESTARTS,
     steps: int = D.STEPS,
     seed: int = D.SEED,
     input_range: tuple[float, float] = D.INPUT_RANGE,
-    objective: Optional[Objective] = None,
+    objective: Objective | None = None,
     tv_weight: float = D.TV_WEIGHT,
     parameterization: Any = D.PARAMETERIZATION,
     transforms: Transforms | str | None = D.TRANSFORMS,
     learning_rate: float = D.LEARNING_RATE,
-    stop_at: Optional[float] = None,
+    stop_at: float | None = None,
     check_every: int = D.CHECK_EVERY,
     max_batch: int = D.MAX_BATCH,
-    preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None,
-    labels: Optional[Sequence[str]] = None,
-    input: Optional[str | int] = None,
-    output: Optional[str | int] = None,
-    fixed_inputs: Optional[Mapping[str, Any]] = None,
-    input_shape: Optional[Sequence[int]] = None,
-    progress: Optional[bool] = None,
+    preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    labels: Sequence[str] | None = None,
+    input: str | int | None = None,
+    output: str | int | None = None,
+    fixed_inputs: Mapping[str, Any] | None = None,
+    input_shape: Sequence[int] | None = None,
+    progress: bool | None = None,
     jit_compile: bool = False,
 ) -> SynthesisResult:
     """Synthesize the input each class wants most (activation maximization).
@@ -358,11 +359,11 @@ def synthesize(
         Same seed, model and settings give bit-identical images on CPU.
     """
     started = time.perf_counter()
-    given = dict(restarts=restarts, steps=steps, seed=seed, input_range=input_range, objective=objective,
-                 tv_weight=tv_weight, parameterization=parameterization, transforms=transforms,
-                 learning_rate=learning_rate, stop_at=stop_at, check_every=check_every, max_batch=max_batch,
-                 preprocess=preprocess, input=input, output=output, fixed_inputs=fixed_inputs,
-                 input_shape=None if input_shape is None else tuple(input_shape), jit_compile=jit_compile)
+    given = {"restarts": restarts, "steps": steps, "seed": seed, "input_range": input_range, "objective": objective,
+                 "tv_weight": tv_weight, "parameterization": parameterization, "transforms": transforms,
+                 "learning_rate": learning_rate, "stop_at": stop_at, "check_every": check_every, "max_batch": max_batch,
+                 "preprocess": preprocess, "input": input, "output": output, "fixed_inputs": fixed_inputs,
+                 "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile}
     config = _merge_config(config, given)
     engine = engine_for(model, config)
     labels = _checked_labels(labels, engine.adapter.n_classes)
@@ -379,7 +380,7 @@ def synthesize(
 _DEFAULT_CONFIG = AscentConfig()
 
 
-def _merge_config(config: Optional[AscentConfig], given: dict[str, Any]) -> AscentConfig:
+def _merge_config(config: AscentConfig | None, given: dict[str, Any]) -> AscentConfig:
     """``config`` (default: amaxcheck's defaults) with the keyword settings that differ from their defaults."""
     if config is None:
         return AscentConfig(**given)
@@ -400,7 +401,7 @@ def _same_value(a: Any, b: Any) -> bool:
         return False
 
 
-def _checked_labels(labels: Optional[Sequence[str]], n_classes: int) -> Optional[list[str]]:
+def _checked_labels(labels: Sequence[str] | None, n_classes: int) -> list[str] | None:
     if labels is None:
         return None
     names = [str(label) for label in labels]

@@ -13,7 +13,8 @@ model is kept in module state.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -48,8 +49,17 @@ def _gradient_flags(fn: Callable[[tf.Tensor], Any], x: tf.Tensor) -> tuple[bool,
     return bool(has_path.numpy()), bool(nonzero.numpy())
 
 
+def _through(sub: Any, adapter: ModelAdapter, preprocess: Callable[[tf.Tensor], tf.Tensor] | None
+             ) -> Callable[[tf.Tensor], Any]:
+    """``v -> sub(model inputs for v)``: the sub-model's output for raw-range probes."""
+    def run(v: tf.Tensor) -> Any:
+        return sub(adapter.model_inputs(adapter.prepared(v, preprocess)), training=False)
+
+    return run
+
+
 def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
-                        preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> None:
+                        preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None) -> None:
     """Raise :class:`NoGradientError` if the class scores do not depend on the input through a gradient.
 
     ``x_raw`` is a batch of probe inputs in the raw range (the engine passes
@@ -79,7 +89,7 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
     )
 
 
-def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Optional[Callable] = None) -> Optional[str]:
+def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Callable | None = None) -> str | None:
     """The first step (preprocess, then the layers in order) whose output has no nonzero input gradient.
 
     Runs only on the error path; each layer gets its own compiled probe.
@@ -96,9 +106,8 @@ def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Optional
             continue
         try:
             sub = keras.Model(model.inputs, layer.output)
-            _, nonzero = _gradient_flags(
-                lambda v, sub=sub: sub(adapter.model_inputs(adapter.prepared(v, preprocess)), training=False), x)
-        except Exception:  # layers with odd outputs (shared, nested, non-tensor): skip, keep looking
+            _, nonzero = _gradient_flags(_through(sub, adapter, preprocess), x)
+        except Exception:  # noqa: BLE001, S112 - layers with odd outputs (shared, nested, non-tensor): skip, keep looking
             continue
         if not nonzero:
             return layer.name

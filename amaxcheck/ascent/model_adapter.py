@@ -22,8 +22,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -39,7 +40,7 @@ class ModelAdapter:
     input_dtype: str
     input_index: int
     input_names: list[str]
-    output_index: Optional[int]
+    output_index: int | None
     n_classes: int
     score_kind: str  # "softmax" | "sigmoid" | "logits" | "probabilities"
     logits_source: str
@@ -70,7 +71,7 @@ class ModelAdapter:
                 inputs.append(tf.repeat(fixed[None], batch, axis=0))
         return inputs
 
-    def prepared(self, raw: tf.Tensor, preprocess: Optional[Callable[[tf.Tensor], tf.Tensor]] = None) -> tf.Tensor:
+    def prepared(self, raw: tf.Tensor, preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.Tensor:
         """What the model receives for raw-range inputs: ``preprocess`` (if any), then its input dtype."""
         return tf.cast(preprocess(raw) if preprocess is not None else raw, self.input_dtype)
 
@@ -119,7 +120,7 @@ class ModelAdapter:
         out = tf.cast(self._select_output(self.model(self.model_inputs(x), training=False)), tf.float32)
         return tf.nn.softmax(out, axis=-1) if self.score_kind == "logits" else out
 
-    def with_layers(self, layer_names: Sequence[str]) -> "ModelAdapter":
+    def with_layers(self, layer_names: Sequence[str]) -> ModelAdapter:
         """An adapter whose ``scores`` also returns the named layers' outputs."""
         names = tuple(dict.fromkeys(layer_names))
         if not names or names == self._tap_layers:
@@ -211,10 +212,10 @@ class _InputSide:
 def adapt(
     model: Any,
     *,
-    input: Optional[str | int] = None,
-    output: Optional[str | int] = None,
-    fixed_inputs: Optional[Mapping[str, Any]] = None,
-    input_shape: Optional[Sequence[int]] = None,
+    input: str | int | None = None,
+    output: str | int | None = None,
+    fixed_inputs: Mapping[str, Any] | None = None,
+    input_shape: Sequence[int] | None = None,
 ) -> ModelAdapter:
     """Inspect ``model`` and return the adapter the engine uses. Raises :class:`ModelError` on unusable models."""
     require_model(model)
@@ -247,7 +248,7 @@ def require_model(model: Any) -> None:
         )
 
 
-def _input_side(model: Any, input: Optional[str | int], input_shape: Optional[Sequence[int]]) -> _InputSide:
+def _input_side(model: Any, input: str | int | None, input_shape: Sequence[int] | None) -> _InputSide:
     """Which input is optimized, its shape (without batch) and dtype; validated."""
     if _is_functional(model):
         in_tensors = list(model.inputs)
@@ -287,7 +288,7 @@ def _check_input(shape: tuple[Any, ...], dtype: str, name: str) -> None:
             "amaxcheck handles vectors (batch, features), images (batch, H, W) and (batch, H, W, C). "
             "For other inputs build a sub-model whose input is one of these"
         )
-    if not (dtype.startswith("float") or dtype.startswith("bfloat")):
+    if not (dtype.startswith(("float", "bfloat"))):
         raise ModelError(
             f"the model's input {name!r} has dtype {dtype}: integer inputs (token ids, "
             "embedding lookups) have no gradient, so no input can be synthesized. Fix: optimize the first "
@@ -295,7 +296,7 @@ def _check_input(shape: tuple[Any, ...], dtype: str, name: str) -> None:
         )
 
 
-def _fixed_inputs(model: Any, side: _InputSide, given: Optional[Mapping[str, Any]]) -> dict[int, np.ndarray]:
+def _fixed_inputs(model: Any, side: _InputSide, given: Mapping[str, Any] | None) -> dict[int, np.ndarray]:
     """Values of the inputs that are not optimized, by input index; validated against the model."""
     if len(side.names) <= 1:
         return {}
@@ -322,7 +323,7 @@ def _fixed_inputs(model: Any, side: _InputSide, given: Optional[Mapping[str, Any
     return fixed
 
 
-def _output_side(model: Any, adapter: ModelAdapter, output: Optional[str | int]) -> tuple[Any, Optional[int], tuple]:
+def _output_side(model: Any, adapter: ModelAdapter, output: str | int | None) -> tuple[Any, int | None, tuple]:
     """``(output tensor or None, output index, output shape without batch)`` of the class-score output."""
     if _is_functional(model):
         outs = list(model.outputs)

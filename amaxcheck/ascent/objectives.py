@@ -11,8 +11,9 @@ so their weights mean the same thing for a 0..1 model and a 0..255 model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._lazy import lazy_module
 from ..errors import ArgumentTypeError, ConfigError
@@ -51,22 +52,22 @@ class Objective:
         """
 
     # composition -------------------------------------------------------
-    def __add__(self, other: "Objective | float") -> "Objective":
+    def __add__(self, other: Objective | float) -> Objective:
         return _Sum((self, _as_objective(other)))
 
-    def __radd__(self, other: "Objective | float") -> "Objective":
+    def __radd__(self, other: Objective | float) -> Objective:
         return _Sum((_as_objective(other), self))
 
-    def __sub__(self, other: "Objective | float") -> "Objective":
+    def __sub__(self, other: Objective | float) -> Objective:
         return _Sum((self, _Scaled(-1.0, _as_objective(other))))
 
-    def __rsub__(self, other: "Objective | float") -> "Objective":
+    def __rsub__(self, other: Objective | float) -> Objective:
         return _Sum((_as_objective(other), _Scaled(-1.0, self)))
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> Objective:
         return _Scaled(-1.0, self)
 
-    def __mul__(self, k: float) -> "Objective":
+    def __mul__(self, k: float) -> Objective:
         if isinstance(k, Objective):
             raise ArgumentTypeError("objectives can be scaled by numbers, not multiplied together; "
                                     "use custom(fn) for products")
@@ -74,11 +75,11 @@ class Objective:
 
     __rmul__ = __mul__
 
-    def __truediv__(self, k: float) -> "Objective":
+    def __truediv__(self, k: float) -> Objective:
         return _Scaled(1.0 / float(k), self)
 
 
-def _as_objective(value: "Objective | float") -> Objective:
+def _as_objective(value: Objective | float) -> Objective:
     if isinstance(value, Objective):
         return value
     if isinstance(value, (int, float)):
@@ -103,7 +104,7 @@ class _Sum(Objective):
     terms: tuple
 
     @property
-    def layers(self):  # type: ignore[override]
+    def layers(self):
         return tuple(name for t in self.terms for name in t.layers)
 
     def __call__(self, ctx):
@@ -129,7 +130,7 @@ class _Scaled(Objective):
     inner: Objective
 
     @property
-    def layers(self):  # type: ignore[override]
+    def layers(self):
         return self.inner.layers
 
     def __call__(self, ctx):
@@ -147,32 +148,37 @@ class _Scaled(Objective):
         return f"{self.k:g}*{inner}"
 
 
-def _pick(scores: tf.Tensor, ctx: AscentContext, cls: Optional[int]) -> tf.Tensor:
+def _pick(scores: tf.Tensor, ctx: AscentContext, cls: int | None) -> tf.Tensor:
     if cls is None:
         return tf.gather(scores, ctx.targets, axis=1, batch_dims=1)
     return scores[:, int(cls)]
 
 
 @dataclass(frozen=True)
-class ClassLogit(Objective):
-    cls: Optional[int] = None
+class _ClassScore(Objective):
+    """A class's score read from ``ctx.<source>``; by default each sample's own target class."""
+
+    cls: int | None = None
+    source: ClassVar[str] = "logits"
+    constructor: ClassVar[str] = ""
 
     def __call__(self, ctx):
-        return _pick(ctx.logits, ctx, self.cls)
+        return _pick(getattr(ctx, self.source), ctx, self.cls)
 
     def __repr__(self):
-        return f"class_logit({'' if self.cls is None else self.cls})"
+        return f"{self.constructor}({'' if self.cls is None else self.cls})"
 
 
-@dataclass(frozen=True)
-class ClassLogProb(Objective):
-    cls: Optional[int] = None
+@dataclass(frozen=True, repr=False)
+class ClassLogit(_ClassScore):
+    source: ClassVar[str] = "logits"
+    constructor: ClassVar[str] = "class_logit"
 
-    def __call__(self, ctx):
-        return _pick(ctx.log_probs, ctx, self.cls)
 
-    def __repr__(self):
-        return f"class_log_prob({'' if self.cls is None else self.cls})"
+@dataclass(frozen=True, repr=False)
+class ClassLogProb(_ClassScore):
+    source: ClassVar[str] = "log_probs"
+    constructor: ClassVar[str] = "class_log_prob"
 
 
 def _spatial_mean(t: tf.Tensor) -> tf.Tensor:
@@ -186,7 +192,7 @@ class Channel(Objective):
     index: int
 
     @property
-    def layers(self):  # type: ignore[override]
+    def layers(self):
         return (self.layer,)
 
     def __call__(self, ctx):
@@ -204,10 +210,10 @@ class Channel(Objective):
 class Neuron(Objective):
     layer: str
     index: int
-    position: Optional[tuple[int, ...]] = None
+    position: tuple[int, ...] | None = None
 
     @property
-    def layers(self):  # type: ignore[override]
+    def layers(self):
         return (self.layer,)
 
     def __call__(self, ctx):
@@ -304,7 +310,7 @@ class Custom(Objective):
     layer_names: tuple[str, ...] = ()
 
     @property
-    def layers(self):  # type: ignore[override]
+    def layers(self):
         return self.layer_names
 
     def __call__(self, ctx):
@@ -322,7 +328,7 @@ class Custom(Objective):
 
 # Public constructors ---------------------------------------------------------
 
-def class_logit(cls: Optional[int] = None) -> Objective:
+def class_logit(cls: int | None = None) -> Objective:
     """Score (logit) of class ``cls``; by default each sample's own target class.
 
     Plain logit ascent can leave the target near chance because other logits
@@ -331,7 +337,7 @@ def class_logit(cls: Optional[int] = None) -> Objective:
     return ClassLogit(cls)
 
 
-def class_log_prob(cls: Optional[int] = None) -> Objective:
+def class_log_prob(cls: int | None = None) -> Objective:
     """Log-probability (log-softmax) of class ``cls``; by default each sample's target."""
     return ClassLogProb(cls)
 
@@ -341,7 +347,7 @@ def channel(layer: str, index: int) -> Objective:
     return Channel(layer, int(index))
 
 
-def neuron(layer: str, index: int, position: Optional[tuple[int, ...]] = None) -> Objective:
+def neuron(layer: str, index: int, position: tuple[int, ...] | None = None) -> Objective:
     """One unit of the named layer (spatial ``position``, default the centre)."""
     return Neuron(layer, int(index), None if position is None else tuple(int(p) for p in position))
 

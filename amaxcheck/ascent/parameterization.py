@@ -128,7 +128,7 @@ def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 #: the parameterizations known by name
-BY_NAME: dict[str, Parameterization] = {"pixel": Pixel(), "fourier": Fourier()}
+BY_NAME: dict[str, Parameterization] = {"pixel": Pixel(), "fourier": Fourier()}  # type: ignore[dict-item]
 
 
 def as_parameterization(value: Any) -> Parameterization:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 
 class Progress:
-    def __init__(self, total: int, label: str = "amaxcheck", enabled: Optional[bool] = None, stream: TextIO | None = None):
+    def __init__(self, total: int, label: str = "amaxcheck", enabled: bool | None = None, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.enabled = (self.stream.isatty() if hasattr(self.stream, "isatty") else False) if enabled is None else enabled
         self.total, self.label, self.done = max(1, total), label, 0

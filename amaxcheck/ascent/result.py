@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import json
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,13 +72,13 @@ class SynthesisResult:
     settings: dict
     input_range: tuple[float, float]
     n_classes: int
-    labels: Optional[list[str]]
+    labels: list[str] | None
     logits_source: str
     model_name: str
     model_fingerprint: str
     wall_time: float
     diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    initial_images: Optional[np.ndarray] = None  # the random starts, raw range (to measure what the ascent added)
+    initial_images: np.ndarray | None = None  # the random starts, raw range (to measure what the ascent added)
     config: Any = None  # the AscentConfig that made it (rerun controls with config.replace(...))
 
     # ------------------------------------------------------------------ basics
@@ -105,7 +106,7 @@ class SynthesisResult:
         ref = self.__dict__.get("_model_ref")
         return ref() if ref is not None else None
 
-    def bind(self, model: Any) -> "SynthesisResult":
+    def bind(self, model: Any) -> SynthesisResult:
         """Remember ``model`` (weakly) as the one :func:`amaxcheck.check` defaults to; returns ``self``."""
         try:
             self.__dict__["_model_ref"] = weakref.ref(model)
@@ -113,7 +114,7 @@ class SynthesisResult:
             self.__dict__.pop("_model_ref", None)
         return self
 
-    def freeze(self) -> "SynthesisResult":
+    def freeze(self) -> SynthesisResult:
         """Make the arrays read-only (for results shared through a cache); returns ``self``."""
         for f in fields(self):
             value = getattr(self, f.name)
@@ -202,7 +203,7 @@ class SynthesisResult:
             "wall_time_s": round(self.wall_time, 3),
         }
 
-    def save_npz(self, path) -> "Path":
+    def save_npz(self, path) -> Path:
         """Write images, classes, restarts, probabilities and history to ``path`` atomically; return the path."""
 
         def write(f):
@@ -220,7 +221,7 @@ class SynthesisResult:
 
         return atomic_write_with(path, write)
 
-    def subset(self, mask: Sequence[bool] | np.ndarray) -> "SynthesisResult":
+    def subset(self, mask: Sequence[bool] | np.ndarray) -> SynthesisResult:
         """A result holding only the samples where ``mask`` is true."""
         m = np.asarray(mask, bool)
         return SynthesisResult(
@@ -233,7 +234,7 @@ class SynthesisResult:
             initial_images=None if self.initial_images is None else self.initial_images[m], config=self.config,
         ).bind_like(self)
 
-    def bind_like(self, other: "SynthesisResult") -> "SynthesisResult":
+    def bind_like(self, other: SynthesisResult) -> SynthesisResult:
         """Share ``other``'s weak model reference; returns ``self``."""
         ref = other.__dict__.get("_model_ref")
         if ref is not None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +46,7 @@ class Transforms:
     blur: float = 0.0
 
     @classmethod
-    def auto(cls, shape: tuple[int, ...]) -> "Transforms":
+    def auto(cls, shape: tuple[int, ...]) -> Transforms:
         """Defaults that scale with the image: shifts of ~1/16 of the side, ±5% zoom, ±5° rotation.
 
         At 224 px this is lucid's usual jitter (14 px); at 16 px it is one pixel.
@@ -61,7 +59,7 @@ class Transforms:
         return cls(jitter=float(max(1, round(side / 16))), scale=(0.95, 1.05), rotate=5.0, blur=0.0)
 
     @classmethod
-    def none(cls) -> "Transforms":
+    def none(cls) -> Transforms:
         return cls()
 
     @property
@@ -118,9 +116,9 @@ def apply_transforms(unit: tf.Tensor, u: tf.Tensor, spec: Transforms, shape: tup
     return tf.reshape(x, tf.shape(unit))
 
 
-def gaussian_kernel(sigma: float, radius: Optional[int] = None) -> np.ndarray:
+def gaussian_kernel(sigma: float, radius: int | None = None) -> np.ndarray:
     """Normalized 1-D Gaussian kernel (radius ``ceil(3 sigma)`` by default)."""
-    radius = int(math.ceil(3 * sigma)) if radius is None else radius
+    radius = math.ceil(3 * sigma) if radius is None else radius
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / sigma) ** 2)
     return (k / k.sum()).astype(np.float32)

@@ -5,8 +5,9 @@ Used by both the pytest plugin and the gate CLI. Every file is written atomicall
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,8 @@ def save_png(path: str | Path, image_uint8: np.ndarray) -> Path:
     return atomic_write_bytes(path, png_bytes(image_uint8))
 
 
-def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], columns: Optional[int] = None,
-               colors: Optional[Sequence[str]] = None) -> np.ndarray:
+def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], columns: int | None = None,
+               colors: Sequence[str] | None = None) -> np.ndarray:
     """A labelled grid: one upscaled tile per image with up to three caption lines under it."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -83,7 +84,7 @@ def class_stem(index: int, label: Any) -> str:
     return f"class_{int(index):03d}_{slug(label, keep='_.-', limit=40, fallback='class', tidy_cut=False)}"
 
 
-def write_artifacts(report: Any, folder: str | Path, *, summary_extra: Optional[dict] = None) -> dict[str, Path]:
+def write_artifacts(report: Any, folder: str | Path, *, summary_extra: dict | None = None) -> dict[str, Path]:
     """Write the grid, one PNG and one ``.npz`` (all restarts) per class, all arrays and ``summary.json``.
 
     Sets each class report's ``image_path``. ``summary.json`` is the gate document

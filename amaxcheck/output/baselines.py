@@ -26,15 +26,26 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .._atomic import atomic_write_text
 from ..errors import BaselineError, ConfigError
 
-__all__ = ["BASELINE_FORMAT", "DEFAULT_RTOL", "DEFAULT_ATOL", "BaselineOutcome", "baseline_data", "load_baseline",
-           "write_baseline", "compare", "check_baseline", "assert_baseline"]
+__all__ = [
+    "BASELINE_FORMAT",
+    "DEFAULT_ATOL",
+    "DEFAULT_RTOL",
+    "BaselineOutcome",
+    "assert_baseline",
+    "baseline_data",
+    "check_baseline",
+    "compare",
+    "load_baseline",
+    "write_baseline",
+]
 
 #: version of the JSON layout below; files with another version are refused (rewrite them with the update flag)
 BASELINE_FORMAT = 1
@@ -46,7 +57,7 @@ UPDATE_HINT = "--amax-update-baselines"
 
 
 # --------------------------------------------------------------------------- data
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     try:
         f = float(value)
     except (TypeError, ValueError):
@@ -118,7 +129,7 @@ def _tolerance(name: str, rtol: float, atol: float, tolerances: Mapping[str, Map
     return float(own.get("rtol", rtol)), float(own.get("atol", atol))
 
 
-def _compare_number(where: str, name: str, old: Any, new: Any, rtol: float, atol: float) -> Optional[str]:
+def _compare_number(where: str, name: str, old: Any, new: Any, rtol: float, atol: float) -> str | None:
     a, b = _number(old), _number(new)
     if a is None and b is None:
         return None
@@ -131,12 +142,12 @@ def _compare_number(where: str, name: str, old: Any, new: Any, rtol: float, atol
             f"= atol {atol:g} + rtol {rtol:g} * |baseline|)")
 
 
-def _show(v: Optional[float]) -> str:
+def _show(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
 def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], *, rtol: float = DEFAULT_RTOL,
-            atol: float = DEFAULT_ATOL, tolerances: Optional[Mapping[str, Mapping[str, float]]] = None) -> list[str]:
+            atol: float = DEFAULT_ATOL, tolerances: Mapping[str, Mapping[str, float]] | None = None) -> list[str]:
     """Differences between two :func:`baseline_data` dicts beyond tolerance, one readable line each (empty: match)."""
     tolerances = tolerances or {}
     if rtol < 0 or atol < 0:
@@ -155,14 +166,16 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], *, rtol: fl
         for name in VERDICTS:
             if o.get(name) is not None and n.get(name) is not None and bool(o[name]) != bool(n[name]):
                 diffs.append(f"{where}: verdict {name} {bool(o[name])} -> {bool(n[name])}")
-        for name in NUMBERS:
-            diffs.append(_compare_number(where, name, o.get(name), n.get(name), *_tolerance(name, rtol, atol, tolerances)))
+        numbers: list[str | None] = [
+            _compare_number(where, name, o.get(name), n.get(name), *_tolerance(name, rtol, atol, tolerances))
+            for name in NUMBERS]
         for name, value in sorted(o["stats"].items()):
             if name not in n["stats"]:
                 diffs.append(f"{where}: statistic {name} is in the baseline but no longer computed")
                 continue
-            diffs.append(_compare_number(where, f"stat {name}", value, n["stats"][name],
-                                         *_tolerance(name, rtol, atol, tolerances)))
+            numbers.append(_compare_number(where, f"stat {name}", value, n["stats"][name],
+                                           *_tolerance(name, rtol, atol, tolerances)))
+        diffs += [d for d in numbers if d]
     return [d for d in diffs if d]
 
 
@@ -199,7 +212,7 @@ class BaselineOutcome:
 
 def check_baseline(report: Any, path: str | Path, *, update: bool = False, test: str = "",
                    rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-                   tolerances: Optional[Mapping[str, Mapping[str, float]]] = None) -> BaselineOutcome:
+                   tolerances: Mapping[str, Mapping[str, float]] | None = None) -> BaselineOutcome:
     """Compare ``report`` with the baseline at ``path``; write it when missing or when ``update`` is true.
 
     Raises :class:`BaselineError` when the file exists but is corrupt (and ``update`` is false).

@@ -1,7 +1,8 @@
 """The ascent as an animated GIF (``amaxcheck show --gif``)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def ascent_gif(model: Any, classes: Any, *, steps: int, best: int, size: int, **kwargs: Any) -> bytes:
@@ -16,8 +17,8 @@ def ascent_gif(model: Any, classes: Any, *, steps: int, best: int, size: int, **
 
     import amaxcheck
 
-    marks = sorted({min(steps, 2 ** i) for i in range(0, max(1, steps).bit_length() + 1)})
-    frames = []
+    marks = sorted({min(steps, 2 ** i) for i in range(max(1, steps).bit_length() + 1)})
+    frames: list[Any] = []
     for k in marks:
         res = amaxcheck.synthesize(model, classes, steps=k, progress=False, **kwargs)
         view = next(iter(res))

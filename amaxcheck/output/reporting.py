@@ -25,8 +25,9 @@ import os
 import socket
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .._atomic import atomic_write_text
 from ..verdict.report import jsonable
@@ -42,9 +43,9 @@ _VERSION_SOURCES = {  # key -> (module name, distribution name)
 
 
 # --------------------------------------------------------------------------- document
-def versions() -> dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     """Versions of amaxcheck and the libraries that shape its numbers (``None`` when not installed)."""
-    out: dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for key, (module_name, dist) in _VERSION_SOURCES.items():
         module = sys.modules.get(module_name)
         version = getattr(module, "__version__", None) if module is not None else None
@@ -133,7 +134,8 @@ def verdict_line(doc: Mapping[str, Any]) -> str:
 def table_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Header plus one row per class: class, label, confidence, top-k, degeneracy, verdict, failing checks."""
     k = (doc.get("thresholds") or {}).get("top_k", 1)
-    rows = [("class", "label", "confidence", f"in top-{k}", "degeneracy", "verdict", "failing checks")]
+    rows: list[tuple[str, ...]] = [("class", "label", "confidence", f"in top-{k}", "degeneracy", "verdict",
+                                     "failing checks")]
     for c in doc.get("classes", []):
         rows.append((str(c["index"]), str(c["label"]), _fmt(c.get("confidence")), _top_k_text(c),
                      _fmt(c.get("degeneracy"), 2), class_verdict(c), ", ".join(failing_checks(c)) or "-"))
@@ -172,8 +174,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
     model = doc.get("model") or {}
     icon = "✅" if doc.get("passed") else "❌"
     lines = [f"## {icon} {_md_cell(verdict_line(doc))}", "",
-             f"Model `{_md_cell(model.get('path', '?'))}` (sha256 `{str(model.get('sha256') or '-')[:12]}`), "
-             f"input {model.get('input_shape')}, {model.get('n_classes')} classes.", ""]
+             (f"Model `{_md_cell(model.get('path', '?'))}` (sha256 `{str(model.get('sha256') or '-')[:12]}`), "
+             f"input {model.get('input_shape')}, {model.get('n_classes')} classes."), ""]
     lines += _md_table(table_rows(doc))
     lines.append("")
     for reason in doc.get("reasons", []):
@@ -211,7 +213,7 @@ def write_markdown(doc: Mapping[str, Any], path: str | os.PathLike) -> Path:
     return atomic_write_text(path, markdown(doc))
 
 
-def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> Optional[Path]:
+def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> Path | None:
     """Append ``text`` to ``$GITHUB_STEP_SUMMARY`` when set (atomically: the file is rewritten whole)."""
     target = environ.get("GITHUB_STEP_SUMMARY")
     if not target:
@@ -266,9 +268,10 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
     wall = (doc.get("gate") or {}).get("wall_time_s") or 0.0
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": str(skipped),
               "time": f"{float(wall):.3f}"}
-    root = ET.Element("testsuites", name="amaxcheck gate", **counts)
-    suite = ET.SubElement(root, "testsuite", name=f"amaxcheck.gate.{model_slug}", **counts,
-                          timestamp=_dt.datetime.now().isoformat(timespec="seconds"), hostname=socket.gethostname())
+    root = ET.Element("testsuites", {"name": "amaxcheck gate", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"amaxcheck.gate.{model_slug}", **counts,
+                                              "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
+                                              "hostname": socket.gethostname()})
     settings = doc.get("settings") or {}
     _props(suite, {
         "passed": doc.get("passed"), "degenerate": doc.get("degenerate"), "degeneracy": doc.get("degeneracy"),

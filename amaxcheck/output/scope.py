@@ -14,13 +14,14 @@ import contextlib
 import contextvars
 import json
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["ArtifactScope", "artifacts_to", "current_scope", "ARTIFACT_MODES", "MARKER_FILE"]
+__all__ = ["ARTIFACT_MODES", "MARKER_FILE", "ArtifactScope", "artifacts_to", "current_scope"]
 
 #: when artifacts are written: for every test using amaxcheck, only on failure, or never
 ARTIFACT_MODES = ("always", "on-failure", "never")
@@ -37,7 +38,7 @@ class _Tracked:
 
     result: Any
     reports: list = field(default_factory=list)
-    folder: Optional[Path] = None
+    folder: Path | None = None
 
     @property
     def report(self) -> Any:
@@ -56,12 +57,12 @@ class ArtifactScope:
     record JUnit properties from them.
     """
 
-    folder: Optional[Path]
+    folder: Path | None
     mode: str = "on-failure"
     name: str = ""  # the test's node id, written into the marker file
     run: str = ""  # the pytest run's id, written into the marker file (stale folders are cleaned by run)
-    checker: Optional[Checker] = None  # replaces amaxcheck.check (the plugin passes a cached one)
-    before_write: Optional[Callable[[], None]] = None  # called before each write (the plugin cleans stale folders)
+    checker: Checker | None = None  # replaces amaxcheck.check (the plugin passes a cached one)
+    before_write: Callable[[], None] | None = None  # called before each write (the plugin cleans stale folders)
     errors: list[str] = field(default_factory=list)
     _tracked: dict[int, _Tracked] = field(default_factory=dict)
 
@@ -94,7 +95,7 @@ class ArtifactScope:
     def saved_folders(self) -> list[Path]:
         return [t.folder for t in self._tracked.values() if t.folder is not None]
 
-    def folder_for(self, result: Any) -> Optional[Path]:
+    def folder_for(self, result: Any) -> Path | None:
         """This test's folder for its first result; ``result_2``, ``result_3``... inside it for later ones."""
         if self.folder is None:
             return None
@@ -103,7 +104,7 @@ class ArtifactScope:
         return self.folder if position == 0 else self.folder / f"result_{position + 1}"
 
     # ------------------------------------------------------------------ saving
-    def save(self, report: Any, force: bool = False) -> tuple[Optional[Path], Optional[str]]:
+    def save(self, report: Any, force: bool = False) -> tuple[Path | None, str | None]:
         """Write ``report``'s artifacts; return ``(folder, None)`` or ``(None, why not)``.
 
         ``force`` writes even in mode ``"never"``. Never raises on I/O errors: a
@@ -136,6 +137,8 @@ class ArtifactScope:
     def _write_marker(self) -> None:
         from .._atomic import atomic_write_text
 
+        if self.folder is None:  # a scope without a folder never writes
+            return
         atomic_write_text(self.folder / MARKER_FILE, json.dumps({"test": self.name, "run": self.run}) + "\n")
 
     def finish(self, failed: bool) -> list[str]:
@@ -184,10 +187,10 @@ class ArtifactScope:
         return props
 
 
-_CURRENT: contextvars.ContextVar[Optional[ArtifactScope]] = contextvars.ContextVar("amaxcheck_scope", default=None)
+_CURRENT: contextvars.ContextVar[ArtifactScope | None] = contextvars.ContextVar("amaxcheck_scope", default=None)
 
 
-def current_scope() -> Optional[ArtifactScope]:
+def current_scope() -> ArtifactScope | None:
     """The :class:`ArtifactScope` of the running test (set by the pytest plugin), or ``None``."""
     return _CURRENT.get()
 

@@ -5,10 +5,11 @@ No TensorFlow, no NumPy: the pytest plugin imports this at load.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
-def slug(text: Any, *, keep: str = "_-", strip: str = "_", limit: Optional[int] = None,
+def slug(text: Any, *, keep: str = "_-", strip: str = "_", limit: int | None = None,
          fallback: str = "x", tidy_cut: bool = True) -> str:
     """``text`` as a safe name: runs of characters other than ASCII letters, digits and ``keep`` become ``_``.
 

@@ -18,8 +18,9 @@ model's is the mean over classes. See the README for the signal list.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ _MODEL_REASON = {
 
 # --------------------------------------------------------------------------- validation
 def validate_reference(reference: Any, reference_labels: Any, input_shape: Sequence[int],
-                       input_range: Sequence[float], n_classes: int) -> tuple[np.ndarray, Optional[np.ndarray]]:
+                       input_range: Sequence[float], n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Check reference images/labels against the model; return them as float32 / int64 arrays."""
     x = np.asarray(reference)
     if x.dtype.kind not in "fiub":
@@ -236,10 +237,10 @@ def check(
     top_k: int = D.TOP_K,
     max_degeneracy: float = D.MAX_DEGENERACY,
     min_recall: float = D.MIN_RECALL,
-    stat_bounds: Optional[Mapping[str, Any]] = None,
+    stat_bounds: Mapping[str, Any] | None = None,
     verdict: bool = True,
     twin: bool = True,
-    decode: Optional[Callable] = None,
+    decode: Callable | None = None,
 ) -> Report:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
 
@@ -298,7 +299,7 @@ class _Thresholds:
 
 
 def _validated_thresholds(result: Any, min_confidence: Any, top_k: Any, max_degeneracy: Any, min_recall: Any,
-                          stat_bounds: Optional[Mapping[str, Any]]) -> _Thresholds:
+                          stat_bounds: Mapping[str, Any] | None) -> _Thresholds:
     from ..ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):
@@ -323,18 +324,18 @@ class _Evidence:
     probs: np.ndarray  # real-model probabilities on ``seen``
     order: list[np.ndarray]  # sample indices of each class, in class_indices order
     best_idx: np.ndarray  # the best restart of each class
-    predict: Optional[Callable[[np.ndarray], np.ndarray]]
-    ref_x: Optional[np.ndarray]
-    ref_y: Optional[np.ndarray]
-    bounds: dict[str, tuple[Optional[float], Optional[float]]]
-    recall: Optional[dict[int, tuple[int, int, Optional[int]]]] = None
-    retained: Optional[np.ndarray] = None
-    per_pert: Optional[dict[str, np.ndarray]] = None
+    predict: Callable[[np.ndarray], np.ndarray] | None
+    ref_x: np.ndarray | None
+    ref_y: np.ndarray | None
+    bounds: dict[str, tuple[float | None, float | None]]
+    recall: dict[int, tuple[int, int, int | None]] | None = None
+    retained: np.ndarray | None = None
+    per_pert: dict[str, np.ndarray] | None = None
     is_img: bool = True
 
 
 def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: Any,
-                     stat_bounds: Optional[Mapping[str, Any]]) -> _Evidence:
+                     stat_bounds: Mapping[str, Any] | None) -> _Evidence:
     rng_ = result.input_range
     ref_x, ref_y = (None, None)
     if reference is not None:
@@ -350,14 +351,14 @@ def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: 
     order = [np.flatnonzero(result.classes == c) for c in result.class_indices]
     best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
     ev = _Evidence(seen, probs, order, best_idx, predict, ref_x, ref_y, bounds, is_img=is_img)
-    if ref_y is not None and predict is not None:
+    if ref_x is not None and ref_y is not None and predict is not None:
         ev.recall = reference_recall(predict(ref_x).argmax(axis=1), ref_y)
     if predict is not None:
         ev.retained, ev.per_pert = retained_confidence(predict, seen[best_idx], result.classes[best_idx], rng_)
     return ev
 
 
-def _verdict_inputs(result: Any, model: Any, ev: _Evidence, use_twin: bool) -> tuple[_Anchors, Optional[np.ndarray]]:
+def _verdict_inputs(result: Any, model: Any, ev: _Evidence, use_twin: bool) -> tuple[_Anchors, np.ndarray | None]:
     """The anchors of the verdict and, with labelled reference data, each sample's alignment rank."""
     anchors = _anchors(result, model, ev.ref_x, ev.ref_y, ev.predict, use_twin)
     if ev.ref_x is None or ev.ref_y is None:
@@ -368,8 +369,8 @@ def _verdict_inputs(result: Any, model: Any, ev: _Evidence, use_twin: bool) -> t
     return anchors, alignment_rank(ev.seen, result.classes, np.nan_to_num(class_means, nan=0.0))
 
 
-def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, anchors: Optional[_Anchors],
-                  align: Optional[np.ndarray], decode: Optional[Callable]) -> ClassReport:
+def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, anchors: _Anchors | None,
+                  align: np.ndarray | None, decode: Callable | None) -> ClassReport:
     idx, b = ev.order[j], int(ev.best_idx[j])
     p = ev.probs[b]
     conf = float(p[c])
@@ -421,7 +422,7 @@ def _basic_checks(result: Any, c: int, conf: float, runner: float, rank: int, to
     ]
 
 
-def _stat_checks(st: Mapping[str, float], bounds: Mapping[str, tuple[Optional[float], Optional[float]]]
+def _stat_checks(st: Mapping[str, float], bounds: Mapping[str, tuple[float | None, float | None]]
                  ) -> list[CheckResult]:
     out = []
     for name, (lo, hi) in bounds.items():
@@ -437,7 +438,7 @@ def _stat_checks(st: Mapping[str, float], bounds: Mapping[str, tuple[Optional[fl
 
 
 def _assemble_report(result: Any, class_reports: list[ClassReport], thr: _Thresholds,
-                     anchors: Optional[_Anchors]) -> Report:
+                     anchors: _Anchors | None) -> Report:
     model_deg, model_degenerate, model_reasons = float("nan"), False, []
     controls: dict[str, Any] = {}
     if anchors is not None:
@@ -467,9 +468,9 @@ def combine_signals(signals: Mapping[str, float]) -> float:
     return float(max(([float(np.mean(two))] if two else []) + one))
 
 
-def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[Optional[float], Optional[float]]]:
+def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[float | None, float | None]]:
     """Turn ``"tukey"`` / ``"zscore"`` entries into numbers from the reference images' statistics."""
-    out = {}
+    out: dict[str, tuple[float | None, float | None]] = {}
     for name, spec in (stat_bounds or {}).items():
         if isinstance(spec, str):
             if spec not in ("tukey", "zscore"):
@@ -488,13 +489,13 @@ def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[Optional[
     return out
 
 
-def reference_recall(predicted: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, Optional[int]]]:
+def reference_recall(predicted: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, int | None]]:
     """Per class: ``(correct, total, most frequent wrong prediction or None)`` over the reference images."""
     out = {}
     for c in np.unique(labels):
         pred = predicted[labels == c]
         wrong = pred[pred != c]
-        out[int(c)] = (int(np.sum(pred == c)), int(len(pred)),
+        out[int(c)] = (int(np.sum(pred == c)), len(pred),
                        int(np.bincount(wrong).argmax()) if len(wrong) else None)
     return out
 
@@ -525,7 +526,7 @@ def _decoded(decode: Callable, p: np.ndarray, k: int, fallback: list[RankedClass
     return [RankedClass(r.index, names[i] if i < len(names) else r.label, r.p) for i, r in enumerate(fallback)]
 
 
-def _predictor(result, model) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+def _predictor(result, model) -> Callable[[np.ndarray], np.ndarray] | None:
     """Real-model probabilities for arrays of inputs (None when no model is known)."""
     if model is None:
         return None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class CheckResult:
 
     name: str
     status: str
-    value: Optional[float]
+    value: float | None
     threshold: Any
     message: str
 
@@ -86,8 +87,8 @@ class ClassReport:
     signals: dict[str, float]  # per-signal degeneracy in [0, 1]
     stats: dict[str, float]  # image statistics (see amaxcheck.stats)
     checks: list[CheckResult]
-    image: np.ndarray = field(repr=False, default=None)  # best restart, raw input range
-    image_path: Optional[str] = None  # set when artifacts are written
+    image: np.ndarray | None = field(repr=False, default=None)  # best restart, raw input range
+    image_path: str | None = None  # set when artifacts are written
 
     @property
     def passed(self) -> bool:

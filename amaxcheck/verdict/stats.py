@@ -12,7 +12,7 @@ natural images and digits have ~0.02, ~0.9 and about -2 to -3.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
