@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from amaxcheck import stats as S
+from amaxcheck.errors import DataError
 from amaxcheck.verdict.controls import white_noise
 
 
@@ -66,7 +67,7 @@ def test_rgb_and_vectors():
     assert set(S.image_stats(rgb, (0, 1))) >= set(S.SPATIAL_STATS + S.RANGE_STATS)
     vec_stats = S.image_stats(np.linspace(0, 1, 20), (0, 1))
     assert set(vec_stats) == set(S.RANGE_STATS)  # spatial statistics are skipped for vectors
-    with pytest.raises(ValueError, match="expected an image"):
+    with pytest.raises(DataError, match="expected an image"):
         S.autocorrelation(np.zeros(5))
 
 

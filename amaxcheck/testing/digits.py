@@ -96,7 +96,9 @@ def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, d
     import keras
 
     if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown kind {kind!r}; choose one of {KINDS}")
     data = load() if data is None else data
     if kind == "shortcut":
         data = shortcut_data(data, seed)

@@ -36,7 +36,10 @@ def _gray(image: np.ndarray) -> np.ndarray:
     if a.ndim == 3:
         a = a.mean(axis=-1)
     if a.ndim != 2:
-        raise ValueError(f"expected an image (H, W) or (H, W, C), got shape {np.shape(image)}")
+        from ..errors import DataError
+
+        raise DataError(f"expected an image (H, W) or (H, W, C), got shape {np.shape(image)}; spatial statistics "
+                        "need 2-D images (use is_image() to check first)")
     return a
 
 
