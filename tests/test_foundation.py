@@ -203,3 +203,28 @@ def test_channel_out_of_range_names_the_layer_size(digits_model):
         amaxcheck.synthesize(digits_model, [0], objective=channel(conv, 99), **FAST)
     with pytest.raises(ArgumentTypeError, match="scaled by numbers"):
         class_log_prob() * class_log_prob()
+
+
+# --------------------------------------------------------------------------- strategies need no live model
+def test_strategies_take_a_model_factory_called_only_when_drawing(digits_model):
+    from hypothesis import given, settings
+
+    from amaxcheck import strategies as ast
+
+    calls = []
+
+    def load():
+        calls.append(1)
+        return digits_model
+
+    strategy = ast.synthesized(load, classes=ast.target_class_lists(load, max_size=1),
+                               settings=AscentConfig(steps=16, restarts=1))
+    assert calls == []  # building the strategies (test collection) loads nothing
+
+    @given(result=strategy)
+    @settings(max_examples=2, deadline=None, database=None)
+    def drawn(result):
+        assert result.model is digits_model and len(result.class_indices) == 1
+
+    drawn()
+    assert len(calls) == 1  # loaded once, on the first draw
