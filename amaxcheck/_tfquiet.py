@@ -37,7 +37,7 @@ def native_stderr_captured(enabled: bool = True) -> Iterator[None]:
         replay = False
         try:
             yield
-        except AmaxcheckError:
+        except (AmaxcheckError, KeyboardInterrupt):  # explained by amaxcheck, or Ctrl-C: nothing to replay
             raise
         except BaseException:
             replay = True

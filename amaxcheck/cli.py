@@ -6,11 +6,13 @@
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
                    [--json PATH] [--junit-xml PATH] [--markdown PATH]
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
-    amaxcheck show MODEL --class C -o out.png [--gif [out.gif]]
+                   [--output NAME] [--input NAME --fixed-inputs FILE.npz]
+    amaxcheck show MODEL --class C -o out.png [--gif [out.gif]] [--model-output NAME]
 
 Exit codes: 0 the gate passed, 1 it failed (some check failed), 2 it could not
 run (bad arguments, unreadable or unsafe model, bad reference data, unwritable
-output): one line on stderr, no traceback unless ``--debug``.
+output): one line on stderr, no traceback unless ``--debug``; 130 interrupted
+(Ctrl-C: "amaxcheck: interrupted", nothing written).
 
 Everything that can be checked without TensorFlow (arguments, output paths,
 labels, the reference file, the model file's format and safety) is checked
@@ -32,13 +34,14 @@ from typing import Any
 from . import __version__
 from . import _validate as V
 from . import defaults as D
+from ._interrupt import InterruptGuard
 from ._tfquiet import native_stderr_captured, quiet_tensorflow_logging
 from .errors import AmaxcheckError, ConfigError, ReferenceDataError
-from .inputs import read_labels, read_reference_folder, read_reference_npz
+from .inputs import read_fixed_inputs, read_labels, read_reference_folder, read_reference_npz
 from .output.gif import ascent_gif
 from .pyproject import ProjectDefaults, load_defaults
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: The gate's defaults, from :mod:`amaxcheck.defaults` (the same as the API's).
 DEFAULTS: dict[str, Any] = {
@@ -46,7 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
     "max_degeneracy": D.MAX_DEGENERACY, "quiet": False,
 }
-_SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet")
+_SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
+              "fixed_inputs")
 
 
 class UsageError(ConfigError):
@@ -143,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=_int_at_least(0), metavar="S", help="random seed (default 0)")
     common.add_argument("--unsafe", action="store_true",
                         help="allow loads that can run code from the model file (Lambda layers, SavedModel graphs)")
+    common.add_argument("--input", metavar="NAME",
+                        help="multi-input models: the input to synthesize (name or index); the others come from "
+                             "--fixed-inputs")
+    common.add_argument("--fixed-inputs", metavar="FILE.npz",
+                        help="multi-input models: one example for each input not synthesized, keyed by input name")
+    common.add_argument("--model-output", dest="model_output", metavar="NAME",
+                        help="multi-output models: the output holding the class scores (name or index)")
     common.add_argument("--quiet", action="store_true", default=None, help="no progress, table or notes; only the verdict line")
     common.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines")
 
@@ -150,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Exit 0 if every check passes, 1 if one fails, 2 if the gate cannot run. "
                                       "Defaults come from [tool.amaxcheck] in the nearest pyproject.toml.")
     gate.add_argument("--classes", metavar="all|0,3,7|name,name", help="classes to check (default all)")
+    gate.add_argument("--output", dest="model_output", metavar="NAME",
+                      help="multi-output models: the output holding the class scores (name or index; "
+                           "same as --model-output)")
     gate.add_argument("--reference", metavar="FILE.npz|FOLDER",
                       help=".npz with x (raw input range) and optional integer y, or a folder of images in class sub-folders")
     gate.add_argument("--min-confidence", type=_probability, metavar="P", help="required target probability (default 0.9)")
@@ -218,8 +232,18 @@ def ascent_config(values: dict[str, Any]) -> Any:
     """The :class:`~amaxcheck.ascent.config.AscentConfig` of a command (validated before TensorFlow loads)."""
     from .ascent.config import AscentConfig
 
+    fixed: Any = read_fixed_inputs(values["fixed_inputs"]) if values.get("fixed_inputs") else None  # frozen by the config
     return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
-                        input_range=values["input_range"])
+                        input_range=values["input_range"], input=_name_or_index(values.get("input")),
+                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed)
+
+
+def _name_or_index(value: Any) -> str | int | None:
+    """An ``--input``/``--output`` value: digits are an index, anything else a name."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
 
 
 def check_writable(path: str, flag: str, *, folder: bool) -> None:
@@ -250,7 +274,7 @@ class _Console:
         self.tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
     def status(self, message: str) -> None:
-        if self.tty and not self.quiet:
+        if (self.tty or os.environ.get("AMAXCHECK_STATUS") == "1") and not self.quiet:
             print(f"amaxcheck: {message}", file=sys.stderr, flush=True)
 
     def out(self, text: str) -> None:
@@ -287,11 +311,11 @@ def _load_inputs(opts: Options, console: _Console, *, debug: bool) -> _Loaded:
     return _Loaded(model, labels, reference, kind)
 
 
-def _model_facts(model: Any) -> tuple[tuple[int, ...], int]:
-    """Input shape (without batch) and number of classes, as the engine will see them."""
-    from .ascent.model_adapter import adapt
+def _model_facts(model: Any, config: Any) -> tuple[tuple[int, ...], int]:
+    """Input shape (without batch) and number of classes, as the engine will see them (``config``'s input/output)."""
+    from .ascent.engine import adapter_for
 
-    adapter = adapt(model)
+    adapter = adapter_for(model, config)
     return tuple(adapter.input_shape), int(adapter.n_classes)
 
 
@@ -305,7 +329,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
         if not opts.quiet:
             print(f"amaxcheck: note: {note}", file=sys.stderr)
     loaded = _load_inputs(opts, console, debug=debug)
-    input_shape, n_classes = _model_facts(loaded.model)
+    input_shape, n_classes = _model_facts(loaded.model, opts.ascent)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} "
                           "classes; give exactly one name per class, in class-index order")
@@ -409,13 +433,14 @@ def run_show(opts: Options, *, debug: bool) -> int:
 
     console = _Console(bool(opts.quiet))
     loaded = _load_inputs(opts, console, debug=debug)
-    _, n_classes = _model_facts(loaded.model)
+    _, n_classes = _model_facts(loaded.model, opts.ascent)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} classes")
     items = _resolve_class_items(parse_classes(opts.cls), loaded.labels)
     if items == "all" or len(items) != 1:
         raise ConfigError(f"--class takes one class (an index or a label), got {opts.cls!r}")
-    kwargs = {"restarts": opts.restarts, "seed": opts.seed, "input_range": opts.input_range, "labels": loaded.labels}
+    kwargs = {"restarts": opts.restarts, "seed": opts.seed, "input_range": opts.input_range, "labels": loaded.labels,
+              "config": opts.ascent}
     result = amaxcheck.synthesize(loaded.model, items, steps=opts.steps, progress=False if opts.quiet else None, **kwargs)
     view = next(iter(result))
     image = upscale(to_uint8(view.best_image[None], result.input_range)[0], opts.size)
@@ -441,18 +466,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     saves one to three seconds per gate run.
     """
     if argv is None:
-        code = _main(list(sys.argv[1:]))
+        code = _main(list(sys.argv[1:]), final=True)
         _fast_exit(code)
         return code
     return _main(list(argv))
 
 
 def _fast_exit(code: int) -> None:
+    """End the process now (skipping TensorFlow's teardown), after the clean-up that teardown would have done."""
     if "tensorflow" not in sys.modules or os.environ.get("AMAXCHECK_SLOW_EXIT"):
         return
     import logging
 
     logging.shutdown()
+    remove_autograph_files()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -461,26 +488,77 @@ def _fast_exit(code: int) -> None:
     os._exit(code)
 
 
-def _main(argv: list[str]) -> int:
+_AUTOGRAPH_PREFIX = "__autograph_generated_file"
+
+
+def remove_autograph_files() -> None:
+    """Delete the ``__autograph_generated_file*.py`` modules this process wrote to the temp folder.
+
+    TensorFlow's autograph writes each converted function to a temporary file
+    and loads it as a module (``sys.modules[name]``), deleting the file from an
+    ``atexit`` hook that ``os._exit`` skips. Only this process's own modules are
+    touched (found in ``sys.modules``), never another process's files.
+    """
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(_AUTOGRAPH_PREFIX):
+            continue
+        for path in (getattr(module, "__file__", None), getattr(module, "__cached__", None)):
+            if path and os.path.basename(path).startswith(_AUTOGRAPH_PREFIX):
+                try:
+                    os.remove(path)
+                except OSError:  # already gone, or not ours to remove
+                    pass
+
+
+def _main(argv: list[str], final: bool = False) -> int:
+    """Run one command; Ctrl-C at any point (even one that breaks something on its way out) is exit 130.
+
+    With ``final`` (the console script, which ends the process next) Ctrl-C stays ignored afterwards.
+    """
     started = time.perf_counter()
     debug = "--debug" in argv
-    try:
-        ns = build_parser().parse_args(argv)
-        debug = bool(ns.debug)
-        project = load_defaults()
-        opts = resolve_options(ns, project)
-        if ns.command == "gate":
-            return run_gate(opts, argv, started, debug=debug)
-        return run_show(opts, debug=debug)
-    except SystemExit as exc:  # --help, --version
+    with InterruptGuard(restore=not final) as interrupt:
+        try:
+            code = _dispatch(argv, started)
+        except BaseException as exc:  # noqa: BLE001 - sorted below: interrupt, --help/--version, errors, bugs
+            if interrupt.pending or isinstance(exc, KeyboardInterrupt):
+                interrupt.ignore_further()
+                return _interrupted(exc, debug)
+            return _exit_code_for(exc, debug)
+        if interrupt.pending:  # the interrupt was swallowed on its way: still report it
+            interrupt.ignore_further()
+            return _interrupted(None, debug)
+        return code
+
+
+def _dispatch(argv: list[str], started: float) -> int:
+    """Parse, resolve the options and run the command."""
+    ns = build_parser().parse_args(argv)
+    debug = bool(ns.debug)
+    project = load_defaults()
+    opts = resolve_options(ns, project)
+    if ns.command == "gate":
+        return run_gate(opts, argv, started, debug=debug)
+    return run_show(opts, debug=debug)
+
+
+def _interrupted(exc: BaseException | None, debug: bool) -> int:
+    """Ctrl-C: one line, exit 130 (written files are complete: every write is atomic)."""
+    if debug and exc is not None:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    print("amaxcheck: interrupted", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _exit_code_for(exc: BaseException, debug: bool) -> int:
+    """The exit code (and one stderr line) for an exception that ended a command."""
+    if isinstance(exc, SystemExit):  # --help, --version, argparse's own exits
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_ERROR
-    except KeyboardInterrupt:
-        print("amaxcheck: interrupted", file=sys.stderr)
-        return 130
-    except (AmaxcheckError, ValueError, OSError) as exc:
+    if isinstance(exc, (AmaxcheckError, ValueError, OSError)):
         return _fail(exc, debug)
-    except Exception as exc:  # noqa: BLE001 - a bug: still exit 2 with one line, traceback on --debug
+    if isinstance(exc, Exception):  # a bug: still exit 2 with one line, traceback on --debug
         return _fail(exc, debug, unexpected=True)
+    raise exc
 
 
 def _fail(exc: BaseException, debug: bool, unexpected: bool = False) -> int:

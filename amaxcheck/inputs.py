@@ -138,3 +138,39 @@ def _fit_image(img: Any, shape: tuple[int, ...], lo: float, hi: float, file: Pat
             f"{shape[0]}x{shape[1]} (amaxcheck does not resize, so nothing is distorted silently)"
         )
     return img
+
+
+def read_fixed_inputs(path: str) -> dict[str, Any]:
+    """``--fixed-inputs``: ``{input name: one example}`` from an ``.npz`` keyed by input name (never unpickled).
+
+    Shapes are checked against the model later (one example each, with or without a batch axis of 1).
+    """
+    import zipfile
+
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise ConfigError(f"--fixed-inputs file not found: {path!r}; give an .npz saved with "
+                          "np.savez(path, other_input_name=array)")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"cannot read --fixed-inputs {path!r}: not an .npz archive; save it with "
+                          "np.savez(path, other_input_name=array), one array per input that is not optimized")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ConfigError(f"--fixed-inputs {path!r} holds object (pickled) arrays, which amaxcheck never "
+                              "loads; store numeric arrays") from None
+        raise ConfigError(f"cannot read --fixed-inputs {path!r} as .npz: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise ConfigError(f"cannot read --fixed-inputs {path!r} as .npz: {exc}") from None
+    if not arrays:
+        raise ConfigError(f"--fixed-inputs {path!r} holds no arrays; save one array per input that is not optimized, "
+                          "keyed by the input's name")
+    for name, array in arrays.items():
+        if array.dtype.kind not in "fiub":
+            raise ConfigError(f"--fixed-inputs {path!r}: array {name!r} has dtype {array.dtype}; it must be numeric")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ConfigError(f"--fixed-inputs {path!r}: array {name!r} contains NaN or Inf; give finite values")
+    return arrays

@@ -19,6 +19,9 @@ underscores::
     max-degeneracy = 0.5
     json = "amaxcheck-report.json"
     artifacts = "amaxcheck-artifacts"
+    output = "class_scores"    # multi-output models: the class-score output (name or index)
+    input = "image"            # multi-input models: the input to synthesize (name or index) ...
+    fixed-inputs = "data/fixed.npz"   # ... and one example of each other input, keyed by name
 
 Relative paths are relative to the ``pyproject.toml``'s folder. Command-line
 flags win. ``unsafe`` cannot be set here: allowing code execution must be an
@@ -39,10 +42,12 @@ from . import _validate as V
 from .errors import ConfigError
 from .loading import looks_like_module_function
 
-PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "artifacts")
+PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy")
-OTHER_KEYS = ("classes", "input_range", "quiet")
+OTHER_KEYS = ("classes", "input_range", "quiet", "output", "input")
+#: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
+DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
 
 
@@ -118,7 +123,7 @@ def parse_table(table: dict[str, Any], path: Path) -> tuple[dict[str, Any], list
             notes.append(f"{where}: unknown key {raw_key!r} ignored"
                          + (f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""))
             continue
-        values[key] = _parse_value(key, value, path.parent, where)
+        values[DESTINATIONS.get(key, key)] = _parse_value(key, value, path.parent, where)
     return values, notes
 
 
@@ -138,6 +143,13 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: quiet must be true or false, got {value!r}")
         return value
+    if key in ("output", "input"):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise ConfigError(f"{where}: {name} must be the model {name}'s name or index (a string or an integer >= 0), "
+                          f"got {value!r}")
     if key == "input_range":
         if isinstance(value, str):
             return value

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from .. import _cache
 from .. import defaults as D
-from ..errors import AscentDivergedError, ClassSelectionError, ConfigError
+from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, ModelError
 from .config import AscentConfig
 from .gradient_probe import check_gradient_path
 from .model_adapter import ModelAdapter, adapt, fingerprint, require_model
@@ -85,11 +85,39 @@ def _expand(mask: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
 
 
+def check_finite_weights(model: Any) -> None:
+    """Raise :class:`ModelError` naming every variable of ``model`` that holds NaN or Inf (once per engine build).
+
+    A model with a non-finite weight gives NaN scores for every input, so the
+    ascent would only report a divergence at step 0 and blame the settings.
+    """
+    bad = []
+    for variable in model.weights:
+        values = np.asarray(variable)
+        if "float" not in values.dtype.name:  # float16/32/64 and bfloat16; integer counters cannot be NaN
+            continue
+        values = values.astype(np.float64, copy=False)
+        finite = np.isfinite(values)
+        if not finite.all():
+            nan = int(np.isnan(values).sum())
+            count = values.size - int(finite.sum())
+            name = getattr(variable, "path", None) or variable.name
+            bad.append(f"{name} ({count} of {values.size} values non-finite: {nan} NaN, {count - nan} Inf)")
+    if bad:
+        shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ModelError(
+            f"the model's weights contain NaN/Inf in {len(bad)} variable(s) (layer/variable): {shown}. "
+            "No input can be synthesized or checked through them. Fix: reload the model from an intact file, or "
+            "retrain it (the training diverged: lower the learning rate, clip gradients, check the data for NaN)"
+        )
+
+
 # --------------------------------------------------------------------------- engine
 class _Engine:
     """Compiled functions for one model and one :meth:`AscentConfig.graph_key`. Holds the model only weakly."""
 
     def __init__(self, adapter: ModelAdapter, config: AscentConfig):
+        check_finite_weights(adapter.model)
         objective = config.effective_objective
         self.adapter = adapter.with_layers(objective.layers)
         objective.validate(self.adapter.layer_shapes())

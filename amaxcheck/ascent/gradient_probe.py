@@ -13,6 +13,7 @@ model is kept in module state.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from .model_adapter import ModelAdapter, _is_functional
 
 __all__ = ["check_gradient_path"]
 
-_PREPROCESS_STEP = "preprocess (the callable passed to synthesize)"
+_PREPROCESS_STEP = '"preprocess (the callable passed to synthesize)"'
 
 
 def _gradient_flags(fn: Callable[[tf.Tensor], Any], x: tf.Tensor) -> tuple[bool, bool]:
@@ -65,14 +66,15 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
     ``x_raw`` is a batch of probe inputs in the raw range (the engine passes
     starting points and random inputs across the range): a gradient that is zero
     at one point (a ReLU that does not fire there) is not a missing path.
-    The error names the first step (preprocess or layer) whose output no longer depends on the input.
+    The error names the first step (preprocess, or the model operation: a layer or a ``keras.ops`` call)
+    whose output no longer depends on the input.
     """
     x = tf.constant(x_raw, tf.float32)
     has_path, nonzero = _gradient_flags(lambda v: adapter.scores(adapter.prepared(v, preprocess))[0], x)
     if nonzero:
         return
     culprit = _find_gradient_cut(adapter, x, preprocess)
-    where = f' The first step whose output does not depend on the input through a gradient is "{culprit}".' \
+    where = f' The first step whose output does not depend on the input through a gradient is {culprit}.' \
         if culprit else ""
     if not has_path:
         raise NoGradientError(
@@ -90,9 +92,13 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
 
 
 def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Callable | None = None) -> str | None:
-    """The first step (preprocess, then the layers in order) whose output has no nonzero input gradient.
+    """The first step (preprocess, then the model's operations in order) that cuts the input gradient.
 
-    Runs only on the error path; each layer gets its own compiled probe.
+    Functional and Sequential models are walked operation by operation (layers and
+    ``keras.ops`` calls alike, in topological order): the culprit is the first
+    operation whose inputs have a nonzero input gradient but whose outputs do not,
+    named as ``"round" (keras.ops.round)`` or ``"cut_here" (StopGradient layer)``.
+    Runs only on the error path; each operation gets its own compiled probe.
     """
     if preprocess is not None:
         _, nonzero = _gradient_flags(preprocess, x)
@@ -101,14 +107,45 @@ def _find_gradient_cut(adapter: ModelAdapter, x: tf.Tensor, preprocess: Callable
     model = adapter.model
     if not _is_functional(model):
         return None
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        try:
-            sub = keras.Model(model.inputs, layer.output)
-            _, nonzero = _gradient_flags(_through(sub, adapter, preprocess), x)
-        except Exception:  # noqa: BLE001, S112 - layers with odd outputs (shared, nested, non-tensor): skip, keep looking
-            continue
-        if not nonzero:
-            return layer.name
+    graph = getattr(model, "_functional", None) or model  # a Sequential model keeps its graph there
+    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
+    if not nodes_by_depth:
+        return None
+    optimized = model.inputs[adapter.input_index]
+    live: dict[int, bool] = {id(optimized): True}  # tensor -> has a nonzero gradient w.r.t. the optimized input
+    for depth in sorted(nodes_by_depth, reverse=True):
+        for node in nodes_by_depth[depth]:
+            culprit = _node_cut(node, model, adapter, x, preprocess, live)
+            if culprit:
+                return culprit
     return None
+
+
+def _node_cut(node: Any, model: Any, adapter: ModelAdapter, x: tf.Tensor, preprocess: Callable | None,
+              live: dict[int, bool]) -> str | None:
+    """The description of ``node``'s operation if it cuts the gradient; records its outputs in ``live``."""
+    op = node.operation
+    outputs = list(tf.nest.flatten(node.output_tensors))
+    if isinstance(op, keras.layers.InputLayer) or not outputs:
+        return None
+    inputs_live = any(live.get(id(t), False) for t in tf.nest.flatten(node.input_tensors))
+    if not inputs_live:  # a branch that never depended on the optimized input (a fixed input, a constant)
+        return None
+    try:
+        sub = keras.Model(model.inputs, outputs)
+        _, nonzero = _gradient_flags(_through(sub, adapter, preprocess), x)
+    except Exception:  # noqa: BLE001 - operations with odd outputs (nested models, non-tensors): assume they pass
+        nonzero = True
+    for t in outputs:
+        live[id(t)] = nonzero
+    return None if nonzero else _describe(op)
+
+
+def _describe(op: Any) -> str:
+    """``"round" (keras.ops.round)`` or ``"dense" (Dense layer)``: the operation's name and what it is."""
+    kind = type(op).__name__
+    if isinstance(op, keras.layers.Layer):
+        return f'"{op.name}" ({kind} layer)'
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", kind).lower()
+    function = f"keras.ops.{snake}" if hasattr(keras.ops, snake) else f"{type(op).__module__}.{kind}"
+    return f'"{op.name}" ({function})'

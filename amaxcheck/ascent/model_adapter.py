@@ -227,7 +227,8 @@ def adapt(
     if len(out_shape) != 1:
         raise ModelError(
             f"the class-score output has shape {(None,) + out_shape}; amaxcheck needs (batch, n_classes). "
-            "Pick another output with output=..., or add a head that produces class scores"
+            "Pick another output with output=... (amaxcheck gate: --output NAME), or add a head that produces "
+            "class scores"
         )
     adapter.n_classes = int(out_shape[0])
     if adapter.n_classes < 2:
@@ -256,7 +257,8 @@ def _input_side(model: Any, input: str | int | None, input_shape: Sequence[int] 
         if input is None and len(in_tensors) > 1:
             raise ModelError(
                 f"the model has {len(in_tensors)} inputs {names}; say which to optimize with "
-                "input='name' and give the others with fixed_inputs={'name': array}"
+                "input='name' and give the others with fixed_inputs={'name': array} "
+                "(amaxcheck gate/show: --input NAME --fixed-inputs FILE.npz, arrays keyed by input name)"
             )
         index = 0 if input is None else _pick_index(input, names, "input")
         shape, dtype = tuple(in_tensors[index].shape[1:]), str(in_tensors[index].dtype)
@@ -308,18 +310,21 @@ def _fixed_inputs(model: Any, side: _InputSide, given: Mapping[str, Any] | None)
         if name not in given:
             raise ModelError(
                 f"input {name!r} is not optimized and has no value: pass fixed_inputs={{{name!r}: array}} "
-                f"with one example of shape {tuple(model.inputs[i].shape[1:])}"
+                f"with one example of shape {tuple(model.inputs[i].shape[1:])} (amaxcheck gate/show: "
+                f"--fixed-inputs FILE.npz holding an array named {name!r})"
             )
         arr = np.asarray(given[name], dtype=str(model.inputs[i].dtype))
         want = tuple(model.inputs[i].shape[1:])
         if arr.shape == (1, *want):
             arr = arr[0]
         if len(arr.shape) != len(want) or any(w is not None and w != a for w, a in zip(want, arr.shape)):
-            raise ModelError(f"fixed_inputs[{name!r}] has shape {arr.shape}; the model expects {want}")
+            raise ModelError(f"fixed_inputs[{name!r}] (--fixed-inputs array {name!r}) has shape {arr.shape}; the "
+                             f"model expects one example of shape {want} (or {(1, *want)}); give one example")
         fixed[i] = arr
     unknown = set(given) - set(side.names)
     if unknown:
-        raise ModelError(f"fixed_inputs names unknown inputs {sorted(unknown)}; model inputs are {side.names}")
+        raise ModelError(f"fixed_inputs (--fixed-inputs) names unknown inputs {sorted(unknown)}; model inputs are "
+                         f"{side.names}: key each array by the name of an input that is not optimized")
     return fixed
 
 
@@ -333,7 +338,7 @@ def _output_side(model: Any, adapter: ModelAdapter, output: str | int | None) ->
             if output is None:
                 raise ModelError(
                     f"the model has {len(outs)} outputs {out_names}; pick the class-score output with "
-                    "output='name' or output=index"
+                    "output='name' or output=index (amaxcheck gate: --output NAME; show: --model-output NAME)"
                 )
             index = _pick_index(output, out_names, "output")
         tensor = outs[index or 0]
@@ -344,7 +349,8 @@ def _output_side(model: Any, adapter: ModelAdapter, output: str | int | None) ->
         names = list(probe_out.keys()) if isinstance(probe_out, Mapping) else list(range(len(probe_out)))
         if output is None:
             raise ModelError(
-                f"the model returns {len(names)} outputs {names}; pick the class-score output with output=..."
+                f"the model returns {len(names)} outputs {names}; pick the class-score output with output=... "
+                "(amaxcheck gate: --output NAME|INDEX; show: --model-output NAME|INDEX)"
             )
         index = names.index(output) if output in names else _pick_index(output, [str(n) for n in names], "output")
     adapter.output_index = index
