@@ -46,8 +46,10 @@ def test_images_are_bit_identical_to_before_noise_was_drawn_per_chunk(digits_mod
     r = amaxcheck.synthesize(digits_model, [0, 1], steps=40, restarts=3, check_every=16, max_batch=4, seed=3,
                              progress=False)
     before = np.load(BASELINE)
-    np.testing.assert_allclose(r.images, before["images"], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(r.history, before["history"], rtol=1e-5)
+    # exact when run alone; a compiled graph traced earlier for other batch shapes can differ in the last bit (as
+    # in test_engine's batching test), while a different random stream would change the images entirely
+    np.testing.assert_allclose(r.images, before["images"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(r.history, before["history"], rtol=0, atol=1e-5)
     assert r.settings["history_stride"] == 1
 
 

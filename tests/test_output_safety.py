@@ -34,7 +34,7 @@ def main_in_fresh_python(*args: str, cwd: Path) -> tuple[int, str, bool]:
     code = ("import sys; from amaxcheck.cli import main; rc = main(sys.argv[1:]); "
             "print('TF' if 'tensorflow' in sys.modules else 'no TF'); sys.exit(rc)")
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=120)
     return proc.returncode, proc.stderr, proc.stdout.strip().endswith("no TF")
 
@@ -182,16 +182,16 @@ def read_only_folder(tmp_path: Path):
     target.mkdir()
     for command in (["mount", "--bind", str(source), str(target)], ["mount", "-o", "remount,bind,ro", str(target)]):
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as exc:
             done = subprocess.CompletedProcess(command, 1, "", str(exc))
         if done.returncode != 0:
-            subprocess.run(["umount", str(target)], capture_output=True)
+            subprocess.run(["umount", str(target)], check=False, capture_output=True)
             pytest.skip(f"cannot make a read-only bind mount here ({done.stderr.strip() or done.returncode})")
     try:
         yield target
     finally:
-        subprocess.run(["umount", str(target)], capture_output=True, timeout=30)
+        subprocess.run(["umount", str(target)], check=False, capture_output=True, timeout=30)
 
 
 def test_check_writable_names_a_read_only_file_system(read_only_folder):
