@@ -21,6 +21,7 @@ first, so mistakes fail in well under a second.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -39,6 +40,7 @@ from ._tfquiet import native_stderr_captured, quiet_tensorflow_logging
 from .errors import AmaxcheckError, ConfigError, ReferenceDataError
 from .inputs import read_fixed_inputs, read_labels, read_reference_folder, read_reference_npz
 from .output.gif import ascent_gif
+from .output.text import terminal_text
 from .pyproject import ProjectDefaults, load_defaults
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -212,6 +214,7 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
         raise ConfigError("no MODEL given: pass a .keras/.h5 file, a SavedModel folder or module:function, "
                           "or set model = \"...\" in [tool.amaxcheck] of pyproject.toml")
     values["input_range"] = parse_input_range(values["input_range"])
+    _check_steps_limit(values["steps"], "steps" in given, project)
     values["ascent"] = ascent_config(values)
     if ns.command == "gate":
         values["classes"] = parse_classes(values["classes"])
@@ -225,7 +228,43 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
             values["gif"] = str(Path(values["output"]).with_suffix(".gif"))
         if values.get("gif"):
             check_writable(values["gif"], "--gif", folder=False)
+    check_output_paths(ns.command, values)
     return Options(ns.command, values, project)
+
+
+def _check_steps_limit(steps: int, from_flag: bool, project: ProjectDefaults) -> None:
+    """Refuse ``steps`` over :data:`~amaxcheck.ascent.config.MAX_STEPS` in one line naming where it was set."""
+    from .ascent.config import MAX_STEPS
+
+    if steps <= MAX_STEPS:
+        return
+    where = f"--steps {steps}" if from_flag else f"steps = {steps} in {project.path} [tool.amaxcheck]"
+    fix = f"pass --steps {MAX_STEPS} or fewer" if from_flag else f"set steps to {MAX_STEPS} or fewer"
+    raise ConfigError(f"{where} is over amaxcheck's limit of {MAX_STEPS} steps per sample; {fix} "
+                      f"(the default, {D.STEPS}, suits most models)")
+
+
+def check_output_paths(command: str, values: dict[str, Any]) -> None:
+    """Refuse outputs that would overwrite an input, each other, or a file amaxcheck did not write.
+
+    See :mod:`amaxcheck.output.guard` for the rules; raises :class:`ConfigError`.
+    """
+    from .loading import is_module_function
+    from .output.artifacts import ARTIFACT_NAMES, check_artifact_folder
+    from .output.guard import Input, Output, check_outputs
+
+    model = str(values["model"])
+    inputs = [Input(flag, str(values[key])) for flag, key in (("--labels", "labels"), ("--reference", "reference"))
+              if values.get(key)]
+    if not is_module_function(model):
+        inputs.insert(0, Input("MODEL", model))
+    flags = ((("--json", "json", "json"), ("--junit-xml", "junit_xml", "junit"), ("--markdown", "markdown", "markdown"),
+              ("--artifacts", "artifacts", "folder")) if command == "gate"
+             else (("-o", "output", "png"), ("--gif", "gif", "gif")))
+    outputs = [Output(flag, str(values[key]), kind) for flag, key, kind in flags if values.get(key)]
+    check_outputs(outputs, inputs, ARTIFACT_NAMES)
+    if command == "gate" and values.get("artifacts"):
+        check_artifact_folder(values["artifacts"])
 
 
 def ascent_config(values: dict[str, Any]) -> Any:
@@ -261,8 +300,19 @@ def check_writable(path: str, flag: str, *, folder: bool) -> None:
             where = where.parent
         if where.exists() and not where.is_dir():
             raise ConfigError(f"{flag} {path!r} cannot be written: {str(where)!r} is a file, not a folder")
+    if where.exists() and _read_only_fs(where):
+        raise ConfigError(f"{flag} {path!r} cannot be written: {str(where)!r} is on a read-only file system; "
+                          "give a path on a writable file system")
     if where.exists() and not os.access(where, os.W_OK | os.X_OK):
         raise ConfigError(f"{flag} {path!r} cannot be written: no permission to write in {str(where)!r}")
+
+
+def _read_only_fs(path: Path) -> bool:
+    """True when ``path`` is on a file system mounted read-only (``statvfs``'s ``ST_RDONLY``)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): the write itself reports EROFS
+        return False
 
 
 # --------------------------------------------------------------------------- running
@@ -421,7 +471,15 @@ def _writing(flag: str, target: Any, write) -> Any:
     try:
         return write()
     except OSError as exc:
-        raise ConfigError(f"cannot write {flag} {str(target)!r}: {exc.strerror or exc}") from exc
+        raise ConfigError(write_error_message(flag, target, exc)) from exc
+
+
+def write_error_message(flag: str, target: Any, exc: OSError) -> str:
+    """The one-line message for a failed write: a read-only file system is said so, with the fix."""
+    if exc.errno == errno.EROFS:
+        return (f"cannot write {flag} {str(target)!r}: read-only file system; give a path on a writable "
+                "file system")
+    return f"cannot write {flag} {str(target)!r}: {exc.strerror or exc}"
 
 
 def run_show(opts: Options, *, debug: bool) -> int:
@@ -452,7 +510,7 @@ def run_show(opts: Options, *, debug: bool) -> int:
         data = ascent_gif(loaded.model, items, steps=opts.steps, best=view.best, size=opts.size, **kwargs)
         _writing("--gif", opts.gif, lambda: atomic_write_bytes(opts.gif, data))
         message += f", ascent -> {opts.gif}"
-    console.out(message)
+    console.out(terminal_text(message))
     return EXIT_PASS
 
 

@@ -20,9 +20,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def read_labels(path: str) -> list[str]:
-    """Class names from a text file (one per line, blank lines ignored) or a JSON list."""
+    """Class names from a text file (one per line, blank lines ignored) or a JSON list.
+
+    A text file is split on LF only (a trailing CR is dropped, so CRLF files
+    work); spaces and tabs around a name are stripped. Every other character
+    stays in the name: a CR inside a line, the separators ``str.splitlines``
+    would split on (``\x1c``-``\x1e``, ``\x85``, U+2028) and other controls are
+    part of the label (the outputs escape them). A JSON list can hold any name.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")  # not read_text: it would turn a CR into a line break
     except FileNotFoundError:
         raise ConfigError(f"--labels file not found: {path!r}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -36,7 +43,8 @@ def read_labels(path: str) -> list[str]:
             raise ConfigError(f"--labels file {path!r} must hold a JSON list of class names, e.g. [\"cat\", \"dog\"]")
         labels = [str(v) for v in data]
     else:
-        labels = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = (line.removesuffix("\r") for line in text.split("\n"))
+        labels = [name for name in (line.strip(" \t") for line in lines) if name]
     if not labels:
         raise ConfigError(f"--labels file {path!r} holds no class names")
     dupes = sorted({name for name in labels if labels.count(name) > 1})

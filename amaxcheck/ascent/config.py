@@ -28,7 +28,7 @@ from .objectives import Objective, default_objective
 from .parameterization import BY_NAME, Parameterization, as_parameterization
 from .transforms import Transforms
 
-#: the largest ``steps`` accepted: per-sample history is kept in memory (one float per step and sample)
+#: the largest ``steps`` accepted (a run this long takes hours even on a small model; memory does not grow with it)
 MAX_STEPS = 1_000_000
 
 

@@ -222,39 +222,70 @@ def engine_for(model: Any, config: AscentConfig) -> _Engine:
 
 
 # --------------------------------------------------------------------------- one run
+#: the most objective values :attr:`SynthesisResult.history` keeps per sample; longer runs record every
+#: ``history_stride``-th step (``settings["history_stride"]``), so memory does not grow with ``steps``
+MAX_HISTORY = 4096
+
+
 @dataclass
 class _Plan:
-    """Every sample of one run: targets, starting parameters and per-step random numbers."""
+    """Every sample of one run: targets, starting parameters and each sample's random stream.
+
+    The per-step random numbers are drawn chunk by chunk (:meth:`noise`) from
+    each sample's own generator, after its start, so memory does not grow with
+    ``steps`` and the numbers are exactly those one ``(steps, N_RANDOM)`` draw
+    would give.
+    """
 
     classes: np.ndarray  # (n,) int32
     restarts: np.ndarray  # (n,) int32
     params0: np.ndarray  # (n, *param_shape)
-    noise: np.ndarray  # (n, steps, N_RANDOM)
+    rngs: list[np.random.Generator]  # (n,) each sample's stream, positioned after its start
+
+    def noise(self, sl: slice, k: int) -> np.ndarray:
+        """The next ``k`` steps' random numbers of samples ``sl``: float32 ``(len(sl), k, N_RANDOM)``."""
+        return np.stack([g.uniform(-1.0, 1.0, (k, N_RANDOM)).astype(np.float32) for g in self.rngs[sl]])
 
 
 def _plan(engine: _Engine, targets: list[int], config: AscentConfig) -> _Plan:
     samples = [(c, r) for c in targets for r in range(config.restarts)]
     rngs = [_sample_rng(config.seed, c, r) for c, r in samples]
     params0 = np.stack([engine.param.init(g, engine.shape) for g in rngs])
-    noise = np.stack([g.uniform(-1.0, 1.0, (config.steps, N_RANDOM)).astype(np.float32) for g in rngs])
     return _Plan(np.array([c for c, _ in samples], np.int32), np.array([r for _, r in samples], np.int32),
-                 params0, noise)
+                 params0, rngs)
+
+
+def history_stride(steps: int) -> int:
+    """Steps per recorded history point: 1 up to :data:`MAX_HISTORY` steps, then the least keeping it under."""
+    return max(1, -(-int(steps) // MAX_HISTORY))
 
 
 @dataclass
 class _Trace:
-    """What the ascent produced: the best parameters of each sample and its history."""
+    """What the ascent produced: the best parameters of each sample and its (strided) history."""
 
     best: np.ndarray
-    history: np.ndarray
+    history: np.ndarray  # (n, ceil(steps / stride)): the objective at steps 0, stride, 2 * stride, ...
     steps_run: np.ndarray
     diverged_at: np.ndarray
+    stride: int = 1
+
+    @classmethod
+    def empty(cls, params0: np.ndarray, steps: int) -> _Trace:
+        n, stride = len(params0), history_stride(steps)
+        return cls(np.empty_like(params0), np.full((n, -(-steps // stride)), np.nan, np.float32),
+                   np.zeros(n, np.int32), np.full(n, -1, np.int32), stride)
+
+    def record(self, sl: slice, done: int, hist: np.ndarray) -> None:
+        """Keep the chunk of steps ``done .. done + k`` whose step index is a multiple of the stride."""
+        first = -(-done // self.stride) * self.stride  # first recorded step in the chunk
+        picked = hist[:, first - done::self.stride]
+        self.history[sl, first // self.stride:first // self.stride + picked.shape[1]] = picked
 
 
 def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool | None) -> _Trace:
     n, steps, batch = len(plan.classes), config.steps, config.max_batch
-    trace = _Trace(np.empty_like(plan.params0), np.full((n, steps), np.nan, np.float32), np.zeros(n, np.int32),
-                   np.full(n, -1, np.int32))
+    trace = _Trace.empty(plan.params0, steps)
     bar = Progress(total=steps * ((n + batch - 1) // batch), enabled=progress)
     try:
         for b0 in range(0, n, batch):
@@ -279,13 +310,14 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
         k = min(config.check_every, steps - done)
         was_active = active.numpy()
         params, m, v, t, active, nonfinite, hist = engine.run_chunk(
-            params, m, v, t, tf.constant(plan.noise[sl, done:done + k]), active, tgt, lr)
-        trace.history[sl, done:done + k] = hist.numpy()
+            params, m, v, t, tf.constant(plan.noise(sl, k)), active, tgt, lr)
+        hist = hist.numpy()
+        trace.record(sl, done, hist)
         trace.steps_run[sl] += np.where(was_active, k, 0).astype(np.int32)
         bad = nonfinite.numpy()
         if bad.any():
-            idx = np.arange(sl.start, sl.stop)[bad & (trace.diverged_at[sl] < 0)]
-            trace.diverged_at[idx] = done + np.argmax(np.isnan(trace.history[idx, done:done + k]), axis=1)
+            rows = bad & (trace.diverged_at[sl] < 0)
+            trace.diverged_at[np.arange(sl.start, sl.stop)[rows]] = done + np.argmax(np.isnan(hist[rows]), axis=1)
         score, p = engine.evaluate(params, tgt)
         better = tf.math.is_finite(score) & (score > best_score)
         best_params = tf.where(_expand(better, params), params, best_params)
@@ -307,7 +339,7 @@ def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: Asc
     initial = (lo + (hi - lo) * engine.to_unit(plan.params0)).astype(np.float32)
     adapter = engine.adapter
     settings = {"classes": targets, **config.as_dict(), "transforms": engine.transforms.as_dict(),
-                "input": adapter.input_names[adapter.input_index]}
+                "input": adapter.input_names[adapter.input_index], "history_stride": trace.stride}
     return SynthesisResult(
         images=images, classes=plan.classes, restarts=plan.restarts, probabilities=adapter.probabilities(images),
         history=trace.history, steps_run=trace.steps_run, settings=settings, input_range=(lo, hi),

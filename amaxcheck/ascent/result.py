@@ -53,8 +53,10 @@ class SynthesisResult:
         Target class and restart number of each image.
     probabilities : float32 array ``(n_samples, n_classes)``
         The *real, unmodified* model's class probabilities on ``images``.
-    history : float32 array ``(n_samples, steps)``
-        Objective value at each ascent step (NaN after a sample stopped early).
+    history : float32 array ``(n_samples, ceil(steps / stride))``
+        Objective value at ascent steps 0, stride, 2 * stride, ... (NaN after a sample
+        stopped early). ``stride`` is ``settings["history_stride"]``: 1 up to 4096 steps,
+        then the least that keeps at most 4096 values per sample.
     steps_run : int array ``(n_samples,)``
         Steps each sample actually took (early stop or the step budget).
     settings : dict

@@ -1,20 +1,37 @@
 """Pictures and files a person opens when a check fails: PNGs, a labelled grid, ``.npz``, ``summary.json``.
 
 Used by both the pytest plugin and the gate CLI. Every file is written atomically.
+
+Each run owns what it writes: :func:`write_artifacts` lists the files of a run
+in ``amaxcheck-manifest.json`` and, at the next run into the same folder,
+first deletes exactly the files that manifest lists (plain names directly in
+the folder; never a folder, never a path outside it), so a 2-class run after
+a 4-class run leaves no stale class 2 and 3 files, and files of your own in
+that folder are never touched.
 """
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_write_bytes, atomic_write_text
+from ..errors import ConfigError
+from .guard import IMAGE_MARK, written_by_amaxcheck
 from .text import slug
 
 TILE = 96  # minimum tile side in the grid, pixels
+#: the file naming what the last run wrote into an artifacts folder
+MANIFEST = "amaxcheck-manifest.json"
+#: every name :func:`write_artifacts` writes
+ARTIFACT_NAMES = re.compile(r"class_\d{3,}_[A-Za-z0-9_.\-]*\.(png|npz)|grid\.png|ideal_inputs\.npz|summary\.json|"
+                            + re.escape(MANIFEST))
 
 
 def to_uint8(images: np.ndarray, input_range: Sequence[float]) -> np.ndarray:
@@ -39,11 +56,14 @@ def upscale(image: np.ndarray, min_side: int = TILE) -> np.ndarray:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
+    """PNG bytes of a uint8 ``(H, W, C)`` image, marked ``Software: amaxcheck`` (how a rerun knows it may replace it)."""
+    from PIL import Image, PngImagePlugin
 
     img = image[..., 0] if image.shape[-1] == 1 else image
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", IMAGE_MARK)
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
+    Image.fromarray(img).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
 
 
@@ -89,22 +109,29 @@ def write_artifacts(report: Any, folder: str | Path, *, summary_extra: dict | No
 
     Sets each class report's ``image_path``. ``summary.json`` is the gate document
     (:func:`amaxcheck.output.reporting.build_document` with ``summary_extra``), and
-    the grid's captions come from it, so they say what the JSON says. Returns the
-    written paths by role.
+    the grid's captions come from it, so they say what the JSON says. First
+    deletes the files the folder's previous manifest lists, then writes the new
+    manifest (before the files, so an interrupted run is still cleaned up by the
+    next one). Returns the written paths by role.
     """
     from . import reporting
 
     folder = Path(folder)
     result = report.result
+    stems = {cr.index: class_stem(cr.index, cr.label) for cr in report.classes}
+    names = [f"{stem}.{ext}" for stem in stems.values() for ext in ("png", "npz")]
+    names += (["grid.png"] if stems else []) + ["ideal_inputs.npz", "summary.json"]
+    remove_previous(folder)
+    write_manifest(folder, names)
     written: dict[str, Path] = {}
     tiles = []
     for cr in report.classes:
         img = to_uint8(cr.image[None], result.input_range)[0]
-        stem = class_stem(cr.index, cr.label)
-        path = save_png(folder / f"{stem}.png", upscale(img))
+        path = save_png(folder / f"{stems[cr.index]}.png", upscale(img))
         cr.image_path = str(path)
         written[f"class_{cr.index}"] = path
-        written[f"class_{cr.index}_arrays"] = result.subset(result.classes == cr.index).save_npz(folder / f"{stem}.npz")
+        written[f"class_{cr.index}_arrays"] = result.subset(result.classes == cr.index).save_npz(
+            folder / f"{stems[cr.index]}.npz")
         tiles.append(img)
     doc = reporting.build_document(report, summary_extra or {})
     if tiles:
@@ -114,4 +141,62 @@ def write_artifacts(report: Any, folder: str | Path, *, summary_extra: dict | No
     written["arrays"] = folder / "ideal_inputs.npz"
     result.save_npz(written["arrays"])
     written["summary"] = reporting.write_json(doc, folder / "summary.json")
+    written["manifest"] = folder / MANIFEST
     return written
+
+
+# --------------------------------------------------------------------------- manifest
+def write_manifest(folder: Path, names: Sequence[str]) -> Path:
+    """Record the plain file names a run writes into ``folder`` (the manifest itself is implied)."""
+    doc = {"amaxcheck_manifest": 1, "files": sorted(set(names))}
+    return atomic_write_text(folder / MANIFEST, json.dumps(doc, indent=2) + "\n")
+
+
+def manifest_files(folder: str | Path) -> list[str] | None:
+    """The names the folder's manifest lists, or ``None`` without one; only plain names directly in the folder.
+
+    Raises :class:`ConfigError` for a manifest that is not one amaxcheck wrote.
+    """
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"] if isinstance(doc, dict) and doc.get("amaxcheck_manifest") == 1 else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot read {str(path)!r} ({exc}); delete it (amaxcheck writes a new one)") from None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError(f"{str(path)!r} is not an amaxcheck manifest; delete it or pick another artifacts folder")
+    return [f for f in files if f not in ("", ".", "..", MANIFEST) and os.path.basename(f) == f and "/" not in f
+            and os.sep not in f]
+
+
+def remove_previous(folder: Path) -> list[str]:
+    """Delete the files (or links: never followed) the previous manifest lists; return their names."""
+    removed = []
+    for name in manifest_files(folder) or []:
+        path = folder / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
+def check_artifact_folder(folder: str | Path, flag: str = "--artifacts") -> None:
+    """Refuse a folder holding files named like artifacts that no previous amaxcheck run there wrote.
+
+    A folder from before manifests existed is accepted when its ``summary.json``
+    is a gate document (its files are then amaxcheck's).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    owned = manifest_files(folder)
+    if owned is None and written_by_amaxcheck(folder / "summary.json", "json"):
+        return
+    foreign = sorted(p.name for p in folder.iterdir()
+                     if ARTIFACT_NAMES.fullmatch(p.name) and p.name != MANIFEST and p.name not in (owned or []))
+    if foreign:
+        raise ConfigError(f"{flag} {str(folder)!r} holds {foreign[0]!r}, which the gate would overwrite but no "
+                          f"previous amaxcheck run there wrote (it is not in {MANIFEST}); pick another folder or "
+                          "delete the file")

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .guard import IMAGE_MARK
+
 
 def ascent_gif(model: Any, classes: Any, *, steps: int, best: int, size: int, **kwargs: Any) -> bytes:
     """An animated GIF of one sample's ascent at steps 0, 1, 2, 4, ... ``steps``.
@@ -27,7 +29,8 @@ def ascent_gif(model: Any, classes: Any, *, steps: int, best: int, size: int, **
         frames.append(_frame(view.images[best], res.input_range, size, f"step {k}  p={float(view.confidence[best]):.2f}"))
     buf = io.BytesIO()
     durations = [400] * (len(frames) - 1) + [1500]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                   comment=IMAGE_MARK.encode())  # how a rerun knows it may replace the file
     return buf.getvalue()
 
 

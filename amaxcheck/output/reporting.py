@@ -31,7 +31,7 @@ from typing import Any
 
 from .._atomic import atomic_write_text
 from ..verdict.report import jsonable
-from .text import aligned, slug
+from .text import aligned, markdown_text, slug, terminal_text, xml_text
 
 _VERSION_SOURCES = {  # key -> (module name, distribution name)
     "amaxcheck": ("amaxcheck", "amaxcheck"),
@@ -105,7 +105,7 @@ def class_verdict(cls: Mapping[str, Any]) -> str:
 
 def grid_caption(cls: Mapping[str, Any]) -> list[str]:
     """The three lines under a class's tile in the artifact grid: label, confidence and degeneracy, verdict."""
-    return [str(cls["label"]), f"p={_fmt(cls.get('confidence'), 2)} d={_fmt(cls.get('degeneracy'), 2)}",
+    return [terminal_text(cls["label"]), f"p={_fmt(cls.get('confidence'), 2)} d={_fmt(cls.get('degeneracy'), 2)}",
             class_verdict(cls)]
 
 
@@ -144,23 +144,30 @@ def table_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 # --------------------------------------------------------------------------- terminal
 def terminal_table(doc: Mapping[str, Any]) -> str:
-    """The per-class table the CLI prints, then reasons, notes and the verdict line."""
-    lines = aligned(table_rows(doc))
+    """The per-class table the CLI prints, then reasons, notes and the verdict line.
+
+    Labels and messages are shown with control characters escaped (:func:`~amaxcheck.output.text.terminal_text`):
+    no raw ESC, CR or LF from a label reaches the terminal.
+    """
+    lines = aligned([tuple(terminal_text(cell) for cell in row) for row in table_rows(doc)])
+    extra: list[str] = []
     for c in doc.get("classes", []):
         for check in c.get("checks", []):
             if check.get("status") == "fail":
-                lines.append(f"  class {c['index']} ({c['label']}) {check['name']}: {check.get('message', '')}")
+                extra.append(f"  class {c['index']} ({c['label']}) {check['name']}: {check.get('message', '')}")
     for reason in doc.get("reasons", []):
-        lines.append(f"model: {reason}")
+        extra.append(f"model: {reason}")
     for note in list((doc.get("controls") or {}).get("notes", [])) + list((doc.get("gate") or {}).get("notes", [])):
-        lines.append(f"note: {note}")
+        extra.append(f"note: {note}")
+    lines += [terminal_text(line) for line in extra]
     lines.append(verdict_line(doc))
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- markdown
 def _md_cell(text: Any) -> str:
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell or line: controls escaped (no CR/LF splits a row), HTML and ``|`` escaped."""
+    return html.escape(markdown_text(str(text).replace("\n", " ")), quote=False).replace("|", "\\|")
 
 
 def _md_table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -296,6 +303,10 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
             ET.SubElement(case, "skipped", message=message)
         if c.get("image"):
             ET.SubElement(case, "system-out").text = f"[[ATTACHMENT|{os.path.abspath(str(c['image']))}]]"
+    for element in root.iter():  # labels and messages may hold characters XML 1.0 forbids
+        element.text = None if element.text is None else xml_text(element.text)
+        for name, value in element.attrib.items():
+            element.attrib[name] = xml_text(value)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
