@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ReferenceDataError
+from .errors import AmaxcheckError, ConfigError, ReferenceDataError
 
 #: file suffixes read from a ``--reference`` folder
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -53,31 +53,35 @@ def read_labels(path: str) -> list[str]:
     return labels
 
 
-def read_reference_npz(path: str) -> tuple[Any, Any]:
-    """``x`` and optional ``y`` from an ``.npz`` (never unpickled)."""
+def _npz_arrays(path: str, flag: str, error: type[AmaxcheckError], how_to_save: str) -> dict[str, Any]:
+    """Every array of an ``.npz`` file, never unpickled; ``error`` names ``flag`` and how to save the file."""
     import zipfile
 
     import numpy as np
 
     if not zipfile.is_zipfile(path):
-        raise ReferenceDataError(f"cannot read --reference {path!r}: not an .npz archive (truncated, or another format?); "
-                                 "save it with np.savez(path, x=images, y=labels), or pass a folder of images")
+        raise error(f"cannot read {flag} {path!r}: not an .npz archive (truncated, or another format?); "
+                    f"save it with {how_to_save}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            if "x" not in data.files:
-                raise ReferenceDataError(f"--reference {path!r} has arrays {data.files} but no 'x'; save it with "
-                                         "np.savez(path, x=images, y=labels)")
-            x = data["x"]
-            y = data["y"] if "y" in data.files else None
-    except ReferenceDataError:
-        raise
+            return {name: data[name] for name in data.files}
     except ValueError as exc:
         if "pickle" in str(exc):
-            raise ReferenceDataError(f"--reference {path!r} holds object (pickled) arrays, which amaxcheck never "
-                                     "loads; store x and y as numeric arrays") from None
-        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
+            raise error(f"{flag} {path!r} holds object (pickled) arrays, which amaxcheck never loads; store "
+                        "numeric arrays") from None
+        raise error(f"cannot read {flag} {path!r} as .npz: {exc}") from None
     except (OSError, EOFError) as exc:
-        raise ReferenceDataError(f"cannot read --reference {path!r} as .npz: {exc}") from None
+        raise error(f"cannot read {flag} {path!r} as .npz: {exc}") from None
+
+
+def read_reference_npz(path: str) -> tuple[Any, Any]:
+    """``x`` and optional ``y`` from an ``.npz`` (never unpickled)."""
+    arrays = _npz_arrays(path, "--reference", ReferenceDataError,
+                         "np.savez(path, x=images, y=labels), or pass a folder of images")
+    if "x" not in arrays:
+        raise ReferenceDataError(f"--reference {path!r} has arrays {sorted(arrays)} but no 'x'; save it with "
+                                 "np.savez(path, x=images, y=labels)")
+    x, y = arrays["x"], arrays.get("y")
     if x.dtype.kind not in "fiub":
         raise ReferenceDataError(f"--reference {path!r}: x has dtype {x.dtype}; it must be numeric images")
     return x, y
@@ -153,26 +157,13 @@ def read_fixed_inputs(path: str) -> dict[str, Any]:
 
     Shapes are checked against the model later (one example each, with or without a batch axis of 1).
     """
-    import zipfile
-
     import numpy as np
 
     if not Path(path).is_file():
         raise ConfigError(f"--fixed-inputs file not found: {path!r}; give an .npz saved with "
                           "np.savez(path, other_input_name=array)")
-    if not zipfile.is_zipfile(path):
-        raise ConfigError(f"cannot read --fixed-inputs {path!r}: not an .npz archive; save it with "
-                          "np.savez(path, other_input_name=array), one array per input that is not optimized")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ConfigError(f"--fixed-inputs {path!r} holds object (pickled) arrays, which amaxcheck never "
-                              "loads; store numeric arrays") from None
-        raise ConfigError(f"cannot read --fixed-inputs {path!r} as .npz: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise ConfigError(f"cannot read --fixed-inputs {path!r} as .npz: {exc}") from None
+    arrays = _npz_arrays(path, "--fixed-inputs", ConfigError,
+                         "np.savez(path, other_input_name=array), one array per input that is not optimized")
     if not arrays:
         raise ConfigError(f"--fixed-inputs {path!r} holds no arrays; save one array per input that is not optimized, "
                           "keyed by the input's name")

@@ -67,7 +67,8 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 def test_ctrl_c_during_the_ascent_is_exit_130_and_touches_nothing(tmp_path):
     """Waits for the "synthesizing" status line (AMAXCHECK_STATUS=1), then sends SIGINT: no timing involved."""
     report = tmp_path / "report.json"
-    report.write_bytes(b'{"earlier": "report"}\n')
+    earlier = b'{"schema_version": 1, "earlier": "report", "gate": {}}\n'  # a previous gate report
+    report.write_bytes(earlier)
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
     proc = subprocess.Popen([*_command(), "gate", DIGITS, "--steps", "20000", "--restarts", "1", "--classes", "0,1",
@@ -86,7 +87,7 @@ def test_ctrl_c_during_the_ascent_is_exit_130_and_touches_nothing(tmp_path):
     assert err.strip().splitlines()[-1] == "amaxcheck: interrupted"
     assert "Traceback" not in err and "Error" not in err
     assert out == ""
-    assert report.read_bytes() == b'{"earlier": "report"}\n'
+    assert report.read_bytes() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "tmpdir"]
     assert not list(tmpdir.glob("__autograph_generated_file*"))
 
