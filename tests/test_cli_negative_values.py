@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("amaxcheck")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
+from .commands import amaxcheck_command
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run([*_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*amaxcheck_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", [["gate"], ["show", "--class", "0", "-o", "out.png"]])

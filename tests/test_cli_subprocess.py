@@ -4,26 +4,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from .commands import amaxcheck_command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits"
 DIGITS = str(EXAMPLE / "digits_cnn.keras")
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("amaxcheck")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
-
-
 def amaxcheck(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run([*_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([*amaxcheck_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_gate_passes_with_exit_0_and_writes_json(tmp_path):

@@ -5,13 +5,14 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from amaxcheck._atomic import atomic_write_bytes, atomic_write_text, current_umask
 from amaxcheck.output.reporting import append_step_summary
+
+from .commands import amaxcheck_command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits"
@@ -86,13 +87,6 @@ def test_the_step_summary_keeps_its_mode_when_appended_to(tmp_path, umask):
     assert mode(summary) == 0o644
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("amaxcheck")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
-
-
 def test_a_gate_run_writes_files_others_can_read_under_umask_022(tmp_path):
     summary = tmp_path / "step_summary.md"
     summary.write_text("# earlier step\n")
@@ -100,7 +94,7 @@ def test_a_gate_run_writes_files_others_can_read_under_umask_022(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "GITHUB_STEP_SUMMARY": str(summary)}
     args = ["gate", str(EXAMPLE / "digits_cnn.keras"), "--steps", "8", "--restarts", "1", "--classes", "0",
             "--json", "report.json", "--junit-xml", "report.xml", "--markdown", "report.md", "--artifacts", "art"]
-    proc = subprocess.run([*_command(), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+    proc = subprocess.run([*amaxcheck_command(), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300, umask=0o022)
     assert proc.returncode in (0, 1), proc.stderr
     assert json.loads((tmp_path / "report.json").read_text())["classes"]

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -28,6 +27,8 @@ from amaxcheck import cli
 from amaxcheck.errors import ConfigError, ModelError, NoGradientError
 from amaxcheck.pyproject import parse_table
 
+from .commands import amaxcheck_command
+
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "examples" / "digits" / "digits_cnn.keras")
 FAST = ["--steps", "16", "--restarts", "1", "--classes", "0,1"]
@@ -35,13 +36,6 @@ API_FAST = {"steps": 16, "restarts": 1, "progress": False}
 
 
 # --------------------------------------------------------------------------- the real command
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("amaxcheck")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
-
-
 def _env(tmpdir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
     env.update(TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(tmpdir), **extra)
@@ -52,7 +46,7 @@ def gate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``amaxcheck gate ...`` with a fresh temp folder, which must hold no autograph file afterwards."""
     tmpdir = cwd / "tmpdir"
     tmpdir.mkdir(exist_ok=True)
-    proc = subprocess.run([*_command(), "gate", *args], cwd=cwd, env=_env(tmpdir), capture_output=True, text=True,
+    proc = subprocess.run([*amaxcheck_command(), "gate", *args], cwd=cwd, env=_env(tmpdir), capture_output=True, text=True,
                           timeout=300)
     assert not list(tmpdir.glob("__autograph_generated_file*")), proc.stderr
     return proc
@@ -71,7 +65,7 @@ def test_ctrl_c_during_the_ascent_is_exit_130_and_touches_nothing(tmp_path):
     report.write_bytes(earlier)
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    proc = subprocess.Popen([*_command(), "gate", DIGITS, "--steps", "20000", "--restarts", "1", "--classes", "0,1",
+    proc = subprocess.Popen([*amaxcheck_command(), "gate", DIGITS, "--steps", "20000", "--restarts", "1", "--classes", "0,1",
                              "--json", str(report)], cwd=tmp_path, env=_env(tmpdir, AMAXCHECK_STATUS="1"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []

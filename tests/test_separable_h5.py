@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +19,9 @@ import pytest
 
 from amaxcheck.errors import NoGradientError
 
+from .commands import amaxcheck_command
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("amaxcheck")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
 
 
 def _separable_cnn():
@@ -69,7 +63,7 @@ def test_gate_runs_on_a_separable_batchnorm_h5_model_in_minus_one_to_one(separab
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     args = ["gate", str(separable_h5), "--input-range", "-1,1", "--steps", "16", "--restarts", "1",
             "--classes", "0,1", "--json", "report.json"]
-    proc = subprocess.run([*_command(), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*amaxcheck_command(), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1), f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
     doc = json.loads((tmp_path / "report.json").read_text())
     assert len(doc["classes"]) == 2, sorted(doc)

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-import amaxcheck
 import amaxcheck.strategies as ast
 from amaxcheck import properties
 from amaxcheck.errors import ConfigError
