@@ -4,7 +4,7 @@ The 8x8 digits (values 0..16) are upsampled to 16x16 and scaled to ``[0, 1]``.
 :func:`train` builds the models the test suite and the examples use:
 
 * ``"standard"``   ordinary training;
-* ``"adversarial"`` trained on FGSM-with-random-start examples (Wong et al., 2020),
+* ``"adversarial"`` trained on FGSM-with-random-start examples (Wong et al., 2020; :func:`adversarial_fit`),
   whose ideal inputs look like digits;
 * ``"random_labels"`` memorizes shuffled labels (learned nothing transferable);
 * ``"untrained"``   freshly initialized weights;
@@ -14,6 +14,7 @@ The 8x8 digits (values 0..16) are upsampled to 16x16 and scaled to ``[0, 1]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, d
         default_epochs = {"standard": 15, "shortcut": 15, "adversarial": 30, "random_labels": 120}[kind]
         epochs = default_epochs if epochs is None else epochs
         if kind == "adversarial":
-            _adversarial_fit(model, data.x_train, y_train, epochs=epochs, seed=seed)
+            adversarial_fit(model, data.x_train, y_train, epochs=epochs, seed=seed)
         else:
             model.fit(data.x_train, y_train, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
     probs = model.predict(data.x_test, verbose=0)
@@ -120,35 +121,36 @@ def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, d
     return model, acc
 
 
-def _adversarial_fit(model, x, y, *, epochs: int, seed: int, eps: float = 0.25, alpha: float = 0.3125):
-    """Fast adversarial training: FGSM from a random start inside the eps-ball (L-inf), clipped to [0, 1]."""
+def adversarial_fit(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int,
+                    input_range: tuple[float, float] = (0.0, 1.0), eps: float = 0.25, alpha: float = 0.3125) -> None:
+    """Fast adversarial training (FGSM from a random start, Wong et al. 2020) in any input range.
+
+    ``eps`` and ``alpha`` are fractions of the range's width (L-inf); examples are clipped to the range.
+    """
     import keras
     import tensorflow as tf
 
+    lo, hi = (float(v) for v in input_range)
+    eps_abs, alpha_abs = eps * (hi - lo), alpha * (hi - lo)
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     opt = model.optimizer
 
     @tf.function
-    def step(xb, yb, noise):
-        delta = noise
+    def step(xb: Any, yb: Any, noise: Any) -> Any:
         with tf.GradientTape() as tape:
-            tape.watch(delta)
-            loss = loss_fn(yb, model(tf.clip_by_value(xb + delta, 0.0, 1.0), training=False))
-        g = tape.gradient(loss, delta)
-        delta = tf.clip_by_value(delta + alpha * tf.sign(g), -eps, eps)
-        x_adv = tf.clip_by_value(xb + delta, 0.0, 1.0)
+            tape.watch(noise)
+            loss = loss_fn(yb, model(tf.clip_by_value(xb + noise, lo, hi), training=False))
+        delta = tf.clip_by_value(noise + alpha_abs * tf.sign(tape.gradient(loss, noise)), -eps_abs, eps_abs)
         with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(x_adv, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
+            loss = loss_fn(yb, model(tf.clip_by_value(xb + delta, lo, hi), training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
     rng = np.random.default_rng(seed)
-    xf = tf.constant(x)
-    yf = tf.constant(y)
+    xf, yf = tf.constant(x), tf.constant(y)
     for _ in range(epochs):
         order = rng.permutation(len(x))
         for i in range(0, len(x), 64):
             idx = order[i:i + 64]
-            noise = rng.uniform(-eps, eps, (len(idx),) + x.shape[1:]).astype(np.float32)
+            noise = rng.uniform(-eps_abs, eps_abs, (len(idx),) + x.shape[1:]).astype(np.float32)
             step(tf.gather(xf, idx), tf.gather(yf, idx), tf.constant(noise))

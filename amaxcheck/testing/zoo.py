@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from . import digits
+
 DATASETS = ("digits", "mnist", "faces")
 ARCHS = ("plain_cnn", "bn_residual_cnn", "separable_cnn", "mlp", "raw_255_cnn")
 KINDS = ("standard", "adversarial", "random_labels", "untrained")
@@ -73,8 +75,6 @@ def _split(name: str, x: np.ndarray, y: np.ndarray, labels: list[str], seed: int
 
 def load_digits_data(seed: int = 0) -> ZooData:
     """scikit-learn digits, ``(n, 16, 16, 1)`` in ``[0, 1]`` (the digits zoo's data)."""
-    from . import digits
-
     d = digits.load(seed)
     return ZooData("digits", d.x_train, d.y_train, d.x_test, d.y_test, list(digits.LABELS))
 
@@ -142,6 +142,13 @@ def plain_cnn(input_shape: tuple[int, ...], n_classes: int, seed: int = 0) -> An
     return keras.Model(inp, _head(_conv_blocks(inp), n_classes), name="plain_cnn")
 
 
+def _bn_relu(x: Any) -> Any:
+    """BatchNorm (momentum ``BN_MOMENTUM``), then ReLU."""
+    from keras import layers
+
+    return layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(x))
+
+
 def bn_residual_cnn(input_shape: tuple[int, ...], n_classes: int, seed: int = 0) -> Any:
     """A stem conv, one residual block (conv-BN-relu-conv-BN + identity ``Add``), a BN conv, dense head."""
     import keras
@@ -149,11 +156,11 @@ def bn_residual_cnn(input_shape: tuple[int, ...], n_classes: int, seed: int = 0)
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input(input_shape, name="image")
-    x = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(16, 3, padding="same", use_bias=False)(inp)))
-    y = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(16, 3, padding="same", use_bias=False)(x)))
+    x = _bn_relu(layers.Conv2D(16, 3, padding="same", use_bias=False)(inp))
+    y = _bn_relu(layers.Conv2D(16, 3, padding="same", use_bias=False)(x))
     y = layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(16, 3, padding="same", use_bias=False)(y))
     x = layers.MaxPooling2D()(layers.ReLU()(layers.Add()([x, y])))
-    x = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(32, 3, padding="same", use_bias=False)(x)))
+    x = _bn_relu(layers.Conv2D(32, 3, padding="same", use_bias=False)(x))
     return keras.Model(inp, _head(layers.MaxPooling2D()(x), n_classes), name="bn_residual_cnn")
 
 
@@ -164,13 +171,13 @@ def separable_cnn(input_shape: tuple[int, ...], n_classes: int, seed: int = 0) -
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input(input_shape, name="image")
-    x = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(16, 3, padding="same", use_bias=False)(inp)))
-    y = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.SeparableConv2D(32, 3, padding="same", use_bias=False)(x)))
+    x = _bn_relu(layers.Conv2D(16, 3, padding="same", use_bias=False)(inp))
+    y = _bn_relu(layers.SeparableConv2D(32, 3, padding="same", use_bias=False)(x))
     y = layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.SeparableConv2D(32, 3, padding="same", use_bias=False)(y))
     y = layers.MaxPooling2D(3, strides=2, padding="same")(y)
     shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(32, 1, strides=2, padding="same", use_bias=False)(x))
     x = layers.Add()([y, shortcut])
-    x = layers.ReLU()(layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.SeparableConv2D(64, 3, padding="same", use_bias=False)(x)))
+    x = _bn_relu(layers.SeparableConv2D(64, 3, padding="same", use_bias=False)(x))
     x = layers.GlobalAveragePooling2D()(x)
     out = layers.Dense(n_classes, activation="softmax", name="probs")(x)
     return keras.Model(inp, out, name="separable_cnn")
@@ -242,46 +249,11 @@ def fit(model: Any, data: ZooData, kind: str, seed: int, epochs: int | None = No
         return x, y, len(hist.history["loss"])
     if kind == "adversarial":
         epochs = epochs or 2 * EPOCHS[data.name]
-        adversarial_fit(model, x, y, epochs=epochs, seed=seed, input_range=data.input_range)
+        digits.adversarial_fit(model, x, y, epochs=epochs, seed=seed, input_range=data.input_range)
         return x, y, epochs
     epochs = epochs or EPOCHS[data.name]
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
     return x, y, epochs
-
-
-def adversarial_fit(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int,
-                    input_range: tuple[float, float] = (0.0, 1.0), eps: float = 0.25, alpha: float = 0.3125) -> None:
-    """Fast adversarial training (FGSM from a random start, Wong et al. 2020) in any input range.
-
-    ``eps`` and ``alpha`` are fractions of the range's width (L-inf); examples are clipped to the range.
-    """
-    import keras
-    import tensorflow as tf
-
-    lo, hi = (float(v) for v in input_range)
-    eps_abs, alpha_abs = eps * (hi - lo), alpha * (hi - lo)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    opt = model.optimizer
-
-    @tf.function
-    def step(xb: Any, yb: Any, noise: Any) -> Any:
-        with tf.GradientTape() as tape:
-            tape.watch(noise)
-            loss = loss_fn(yb, model(tf.clip_by_value(xb + noise, lo, hi), training=False))
-        delta = tf.clip_by_value(noise + alpha_abs * tf.sign(tape.gradient(loss, noise)), -eps_abs, eps_abs)
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(tf.clip_by_value(xb + delta, lo, hi), training=True))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    rng = np.random.default_rng(seed)
-    xf, yf = tf.constant(x), tf.constant(y)
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for i in range(0, len(x), 64):
-            idx = order[i:i + 64]
-            noise = rng.uniform(-eps_abs, eps_abs, (len(idx),) + x.shape[1:]).astype(np.float32)
-            step(tf.gather(xf, idx), tf.gather(yf, idx), tf.constant(noise))
 
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
