@@ -52,12 +52,15 @@ __all__ = [
     "__version__",
     "assert_confident",
     "assert_in_top_k",
+    "assert_naturalness",
     "assert_not_degenerate",
     "assert_stats_within",
     "check",
     "errors",
+    "learned_nothing_control",
     "load_model",
     "objectives",
+    "reinitialized_twin",
     "resolve_classes",
     "shuffled_twin",
     "stats",
@@ -81,6 +84,9 @@ _LAZY = {
     "ClassReport": "verdict.report",
     "CheckResult": "verdict.report",
     "shuffled_twin": "verdict.controls",
+    "reinitialized_twin": "verdict.controls",
+    "learned_nothing_control": "verdict.controls",
+    "assert_naturalness": "assertions",
     "assert_confident": "assertions",
     "assert_in_top_k": "assertions",
     "assert_stats_within": "assertions",
@@ -113,7 +119,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .ascent.engine import resolve_classes, synthesize
     from .ascent.result import SynthesisResult
     from .ascent.transforms import Transforms
-    from .assertions import assert_confident, assert_in_top_k, assert_not_degenerate, assert_stats_within
+    from .assertions import (
+        assert_confident,
+        assert_in_top_k,
+        assert_naturalness,
+        assert_not_degenerate,
+        assert_stats_within,
+    )
     from .errors import (
         AmaxcheckError,
         ArgumentTypeError,
@@ -130,5 +142,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from .loading import load_model
     from .verdict.checks import check
-    from .verdict.controls import shuffled_twin
+    from .verdict.controls import learned_nothing_control, reinitialized_twin, shuffled_twin
     from .verdict.report import CheckResult, ClassReport, Report

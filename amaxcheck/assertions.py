@@ -247,13 +247,14 @@ def _bound_pair(name: str, bound: Any) -> tuple[float | None, float | None]:
 
 
 def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference: Any = None,
-                          reference_labels: Any = None, artifacts_dir: str | Path | None = None,
-                          **check_kwargs: Any) -> Any:
-    """No class's ideal input is degenerate noise, and neither is the model's overall verdict (check ``"degeneracy"``).
+                          reference_labels: Any = None, strict: bool = False,
+                          artifacts_dir: str | Path | None = None, **check_kwargs: Any) -> Any:
+    """The model's verdict is not ``degenerate`` and no class sits at the untrained floor (check ``"degeneracy"``).
 
-    Runs the full verdict (``verdict=True``: one extra ascent on the shuffled-weights
-    twin, cached per model and settings). ``reference``/``reference_labels`` anchor
-    "natural" on your data and make the verdict sharper.
+    Runs the full verdict (re-initialized twins, a few small ascents cached per model
+    and settings). Labelled ``reference``/``reference_labels`` images held out from
+    training let the verdict test learning directly; without them a trained model
+    is usually ``inconclusive``, which passes unless ``strict=True``.
     """
     __tracebackhide__ = True
     scope = current_scope()
@@ -263,14 +264,32 @@ def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference
                        and _check_matches(r, "degeneracy", max_degeneracy))
     report = _report_for(result, scope, reuse, kwargs, "assert_not_degenerate")
     return _fail_if(report, "assert_not_degenerate", lambda c: c.name == "degeneracy", artifacts_dir, scope,
-                    extra=_model_verdict_lines)
+                    extra=lambda r: _model_verdict_lines(r, strict))
 
 
-def _model_verdict_lines(report: Any) -> list[str]:
-    """Lines for the model-level verdict (mean over classes), when it says degenerate."""
-    if not report.degenerate:
+def assert_naturalness(result: Any, min_naturalness: float = 0.5, *, reference: Any = None,
+                       reference_labels: Any = None, artifacts_dir: str | Path | None = None,
+                       **check_kwargs: Any) -> Any:
+    """Every class's ideal input has naturalness ``>= min_naturalness`` (check ``"naturalness"``).
+
+    Naturalness (:mod:`amaxcheck.verdict.naturalness`) grades how natural, smooth and
+    transformation-robust the ideal inputs are; reference images anchor it on your
+    data. Cheap: no verdict controls are synthesized.
+    """
+    __tracebackhide__ = True
+    scope = current_scope()
+    kwargs = {"verdict": False, **check_kwargs, "min_naturalness": float(min_naturalness),
+              "reference": reference, "reference_labels": reference_labels}
+    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None
+                       and _check_matches(r, "naturalness", min_naturalness))
+    report = _report_for(result, scope, reuse, kwargs, "assert_naturalness")
+    return _fail_if(report, "assert_naturalness", lambda c: c.name == "naturalness", artifacts_dir, scope)
+
+
+def _model_verdict_lines(report: Any, strict: bool = False) -> list[str]:
+    """Lines for the model-level verdict when it is degenerate (or inconclusive under ``strict``)."""
+    if not (report.degenerate or (strict and report.inconclusive)):
         return []
-    lines = [(f"  model: degeneracy {_fmt(report.degeneracy)} > {_fmt(report.thresholds.get('max_degeneracy'))} "
-             "(mean over classes) -> DEGENERATE")]
+    lines = [f"  model: verdict {str(report.verdict).upper()}" + (" (strict)" if not report.degenerate else "")]
     lines += [f"      reason: {reason}" for reason in report.reasons]
     return lines

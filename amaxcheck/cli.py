@@ -49,7 +49,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULTS: dict[str, Any] = {
     "classes": "all", "steps": D.STEPS, "restarts": D.RESTARTS, "seed": D.SEED,
     "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
-    "max_degeneracy": D.MAX_DEGENERACY, "quiet": False,
+    "max_degeneracy": D.MAX_DEGENERACY, "min_naturalness": D.MIN_NATURALNESS, "strict": D.STRICT, "quiet": False,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
               "fixed_inputs")
@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--top-k", type=_int_at_least(1), metavar="K", help="target must rank in the top K (default 1)")
     gate.add_argument("--max-degeneracy", type=_probability, metavar="D",
                       help="a class fails above this degeneracy (default 0.5)")
+    gate.add_argument("--min-naturalness", type=_probability, metavar="N",
+                      help="a class fails below this naturalness (default 0: reported, not enforced)")
+    gate.add_argument("--strict", action="store_true", default=None,
+                      help="an inconclusive verdict fails the gate (default: passes with a warning)")
     gate.add_argument("--json", metavar="PATH", help="write the gate JSON document")
     gate.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML (one testcase per class x check)")
     gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY)")
@@ -394,9 +398,12 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     console.status("checking (controls, perturbations) ...")
     report = amaxcheck.check(result, loaded.model, reference=ref_x, reference_labels=ref_y,
                              min_confidence=opts.min_confidence, top_k=opts.top_k,
-                             max_degeneracy=opts.max_degeneracy)
+                             max_degeneracy=opts.max_degeneracy, min_naturalness=opts.min_naturalness)
     extras = _gate_extras(opts, loaded, result, ref_x, argv, started, notes)
     doc = _write_outputs(opts, report, extras, console)
+    if doc.get("verdict") == "inconclusive" and not opts.quiet:
+        print(f"amaxcheck: warning: the verdict is inconclusive{' (--strict: the gate fails)' if opts.strict else ''}"
+              f": {'; '.join(doc.get('reasons', [])[-1:])}", file=sys.stderr)
     return EXIT_PASS if doc["passed"] else EXIT_FAIL
 
 
@@ -447,7 +454,7 @@ def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: 
         from .output.artifacts import write_artifacts
 
         _writing("--artifacts", artifacts_dir, lambda: write_artifacts(report, artifacts_dir, summary_extra=extras))
-    doc = reporting.build_document(report, extras)
+    doc = reporting.build_document(report, extras, strict=bool(opts.strict))
     console.out(reporting.verdict_line(doc) if opts.quiet else reporting.terminal_table(doc))
     written = []
     for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),

@@ -38,8 +38,18 @@ TOP_K = 1
 MAX_DEGENERACY = 0.5
 #: with labelled reference data, the share of a class's real examples the model must recognize
 MIN_RECALL = 0.5
-#: restarts per class of the learned-nothing control (its statistics are medians over them)
+#: a class fails below this naturalness (0: reported, not enforced -- an ordinary CNN is not a defect)
+MIN_NATURALNESS = 0.0
+#: an inconclusive verdict fails the gate (--strict)
+STRICT = False
+#: restarts per class of each learned-nothing control twin
 CONTROL_RESTARTS = 2
+#: re-initialized twins the verdict compares the model with (the spread of the null)
+CONTROL_TWINS = 3
+#: classes each control twin ascends (a fixed sample: the controls do not depend on the classes checked)
+CONTROL_CLASSES = 4
+#: seed of the controls' twins and ascent (fixed: the verdict must not change with the user's seed)
+CONTROL_SEED = 0
 
 # --------------------------------------------------------------------------- caches
 #: compiled engines kept per live model (tracing costs seconds; each engine holds a traced graph)

@@ -44,8 +44,8 @@ from .loading import looks_like_module_function
 
 PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1}
-FLOAT_KEYS = ("min_confidence", "max_degeneracy")
-OTHER_KEYS = ("classes", "input_range", "quiet", "output", "input")
+FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
+OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "output", "input")
 #: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
 DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
@@ -139,9 +139,9 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
         return V.integer(value, f"{where}: {name}", INT_KEYS[key])
     if key in FLOAT_KEYS:
         return V.probability(value, f"{where}: {name}")
-    if key == "quiet":
+    if key in ("quiet", "strict"):
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: quiet must be true or false, got {value!r}")
+            raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
         return value
     if key in ("output", "input"):
         if isinstance(value, str) and value.strip():

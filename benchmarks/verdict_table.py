@@ -1,10 +1,10 @@
-"""Measure the degeneracy verdict on the digits zoo and print the README's table.
+"""Measure the verdict on the digits zoo and print the README's table.
 
     .venv/bin/python benchmarks/verdict_table.py [--figure examples/figures/healthy_vs_degenerate.png]
 
 Trains the zoo (about a minute on 2 CPU cores), synthesizes with default
 settings, checks with and without the bundled reference images, and prints a
-Markdown table: model-level degeneracy and the mean of each signal over classes.
+Markdown table: the verdict with and without reference data, the model-level signals and naturalness.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 import amaxcheck
-from amaxcheck.verdict.checks import SIGNALS
 from amaxcheck.output.artifacts import grid_image, save_png, to_uint8
 from amaxcheck.testing import digits
 
@@ -38,8 +37,8 @@ def main(argv=None) -> None:
     zoo["shortcut"] = keras.saving.load_model(ROOT / "examples/shortcut/shortcut_cnn.keras")
     accuracy["shortcut"] = float(np.mean(zoo["shortcut"].predict(data.x_test, verbose=0).argmax(1) == data.y_test))
 
-    header = ("| model | clean test acc. | degeneracy (reference) | degeneracy (no reference) | "
-              + " | ".join(SIGNALS) + " | failing checks |")
+    header = ("| model | clean test acc. | verdict (reference) | verdict (no reference) | held-out acc. (chance) "
+              "| reach (untrained floor) | weights moved | naturalness (ref) | failing checks |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     results = {}
@@ -49,11 +48,13 @@ def main(argv=None) -> None:
         with_ref = amaxcheck.check(result, reference=ref["x"], reference_labels=ref["y"])
         without = amaxcheck.check(result)
         results[kind] = with_ref
-        sig = [np.nanmean([c.signals.get(k, np.nan) for c in with_ref.classes]) for k in SIGNALS]
+        sig = {s["name"]: s for s in with_ref.signals}
+        acc, reach, weights = sig["held_out_accuracy"], sig["reach"], sig["weights"]
         failing = sorted({f"{ch.name}" for c in with_ref.classes for ch in c.failed_checks})
-        print(f"| {kind} | {accuracy[kind]:.2f} | **{with_ref.degeneracy:.2f}**{' degenerate' if with_ref.degenerate else ''} "
-              f"| {without.degeneracy:.2f}{' degenerate' if without.degenerate else ''} | "
-              + " | ".join(f"{v:.2f}" for v in sig) + f" | {', '.join(failing) or '-'} |  <!-- {time.perf_counter() - t0:.1f}s -->")
+        print(f"| {kind} | {accuracy[kind]:.2f} | **{with_ref.verdict}** | {without.verdict} "
+              f"| {acc['value']:.2f} ({acc['null']:.2f}) | {reach['value']:.2f} ({reach['null']:.2f}) "
+              f"| {weights['value']:.2f} | {with_ref.naturalness:.2f} | {', '.join(failing) or '-'} |"
+              f"  <!-- {time.perf_counter() - t0:.1f}s -->")
 
     if args.figure:
         tiles, captions, colors = [], [], []
@@ -61,8 +62,8 @@ def main(argv=None) -> None:
             rep = results[kind]
             for c in rep.classes:
                 tiles.append(to_uint8(c.image[None], (0, 1))[0])
-                captions.append([f"{kind} {c.label}", f"p={c.confidence:.2f} d={c.degeneracy:.2f}"])
-                colors.append("red" if c.degenerate else "green")
+                captions.append([f"{kind} {c.label}", f"p={c.confidence:.2f} n={c.naturalness:.2f}"])
+                colors.append("red" if rep.degenerate else "green")
         save_png(args.figure, grid_image(np.stack(tiles), captions, columns=10, colors=colors))
         print(f"\nwrote {args.figure}")
 

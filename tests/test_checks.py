@@ -25,12 +25,15 @@ def test_report_has_per_class_checks_and_is_json_ready(result, digits_reference)
     assert c.confidence > 0.9 and c.in_top_k and c.top_k[0].index == 3
     assert {ch.name for ch in c.checks} == {"confidence", "top_k", "reference_recall", "degeneracy"}
     assert c.check("reference_recall").status == "pass" and c.check("reference_recall").value > 0.9
-    assert set(c.signals) == {"spectrum", "smoothness", "alignment", "reach", "robustness"}
+    assert set(c.signals) == {"reach", "content", "spectrum", "robustness", "alignment"}
+    assert 0.0 <= c.naturalness <= 1.0 and rep.verdict == "healthy" and not rep.degenerate
     assert {"high_frequency_ratio", "autocorrelation", "restart_agreement", "robustness"} <= set(c.stats)
     doc = json.loads(json.dumps(rep.to_dict()))
     assert doc["schema_version"] == 1 and doc["classes"][1]["label"] == "3"
-    assert doc["controls"]["natural"].startswith("reference images")
-    assert doc["controls"]["noise"].startswith("shuffled-weights twin")
+    assert doc["verdict"] == "healthy" and doc["degenerate"] is False and doc["degeneracy"] == 0.0
+    assert doc["controls"]["kind"].startswith("re-initialized twins") and doc["controls"]["twins"] == 3
+    assert doc["controls"]["reach_max"] < 0.5  # the untrained floor a reader compares with
+    assert {s["name"] for s in doc["signals"]} == {"weights", "reach", "held_out_accuracy"}
     assert "DEGENERATE" not in rep.table().splitlines()[1]
 
 
@@ -132,18 +135,3 @@ def test_statistic_bounds_can_come_from_reference_data(result, digits_reference)
         amaxcheck.check(result, verdict=False, stat_bounds={"rms_contrast": "tukey"})
     with pytest.raises(ConfigError, match="use \\(lo, hi\\), 'tukey' or 'zscore'"):
         amaxcheck.check(result, reference=x, verdict=False, stat_bounds={"rms_contrast": "iqr"})
-
-
-def test_without_reference_a_class_must_move_significantly_and_substantially_from_the_noise_control():
-    from amaxcheck.verdict.checks import _distinct_from
-
-    # A tight twin (0.40 +- 0.02 high-frequency share): 0.35 is 2.5 spreads away, significant, but it removed
-    # only an eighth of the twin's noise. A memorizing model looks like this; it must not pass as healthy.
-    assert _distinct_from(0.35, 0.40, 0.02, extreme=0.0) == pytest.approx(0.75)
-    assert _distinct_from(0.08, 0.40, 0.02, extreme=0.0) == 0.0  # significant and substantial
-    # A wide twin spread: substantial (62% of the way) but only 1.25 spreads: partly distinct.
-    assert _distinct_from(0.15, 0.40, 0.20, extreme=0.0) == pytest.approx(0.375)
-    # Autocorrelation: the healthy end is 1; moving the other way is as degenerate as the control.
-    assert _distinct_from(0.95, 0.55, 0.05, extreme=1.0) == 0.0
-    assert _distinct_from(0.50, 0.55, 0.05, extreme=1.0) == 1.0
-    assert np.isnan(_distinct_from(float("nan"), 0.55, 0.05, extreme=1.0))

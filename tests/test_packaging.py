@@ -26,7 +26,8 @@ def _names(requirements: list[str]) -> set[str]:
 
 def test_runtime_dependencies_are_what_the_gate_and_api_need():
     project = PROJECT["project"]
-    assert _names(project["dependencies"]) == {"tensorflow", "keras", "numpy", "scikit-image", "pillow", "tomli"}
+    assert _names(project["dependencies"]) == {"tensorflow", "keras", "numpy", "scikit-image", "scipy", "pillow",
+                                                        "tomli"}
     tomli = next(r for r in project["dependencies"] if r.startswith("tomli"))
     assert "python_version < '3.11'" in tomli.replace('"', "'")
 

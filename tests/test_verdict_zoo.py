@@ -1,20 +1,23 @@
-"""The degeneracy verdict, validated on a zoo of real digits models.
+"""The three-outcome verdict on a zoo of real digits models.
 
 Zoo (all the same CNN, trained here from scikit-learn's bundled digits):
 standard (the committed example model), adversarially trained (FGSM with
-random start), memorizing shuffled labels, and untrained. Assertions use
-margins around the 0.5 threshold, not exact values.
+random start), memorizing shuffled labels, and untrained. With labelled held-out
+reference images the verdict must be right on all four; without them it must
+never call a working model degenerate nor a learned-nothing model healthy.
+The wider validation (15 architectures x data sets) is ``benchmarks/verdict_zoo.py``.
 """
 from __future__ import annotations
 
-import numpy as np
+import re
+
 import pytest
 
 import amaxcheck
-from amaxcheck.verdict.checks import SIGNALS
 from amaxcheck.testing import digits
 
 SETTINGS = dict(restarts=4, steps=256, seed=0, progress=False)
+HEALTHY, LEARNED_NOTHING = ("standard", "adversarial"), ("random_labels", "untrained")
 
 
 @pytest.fixture(scope="module")
@@ -32,61 +35,68 @@ def reports(zoo, digits_reference, digits_labels):
     out = {}
     for kind, model in zoo.items():
         result = amaxcheck.synthesize(model, labels=digits_labels, **SETTINGS)
-        out[kind] = {
-            "ref": amaxcheck.check(result, reference=x, reference_labels=y),
-            "noref": amaxcheck.check(result),
-        }
+        out[kind] = {"ref": amaxcheck.check(result, reference=x, reference_labels=y), "noref": amaxcheck.check(result)}
     return out
 
 
 def _table(reports) -> str:
-    lines = []
+    return "\n".join(f"{kind:14s} ref {r['ref'].verdict:12s} no-ref {r['noref'].verdict:12s} "
+                     f"{' | '.join(r['ref'].reasons)}" for kind, r in reports.items())
+
+
+def test_with_labelled_reference_every_model_gets_the_right_verdict(reports):
+    table = _table(reports)
+    for kind in HEALTHY:
+        assert reports[kind]["ref"].verdict == "healthy", table
+    for kind in LEARNED_NOTHING:
+        rep = reports[kind]["ref"]
+        assert rep.verdict == "degenerate" and rep.degenerate and not rep.passed, table
+
+
+def test_without_reference_no_model_is_misjudged_and_untrained_is_still_caught(reports):
+    table = _table(reports)
+    assert reports["untrained"]["noref"].verdict == "degenerate", table
+    for kind in HEALTHY:
+        assert reports[kind]["noref"].verdict != "degenerate", table
+    assert reports["random_labels"]["noref"].verdict != "healthy", table
+    rep = reports["standard"]["noref"]
+    if rep.verdict == "inconclusive":  # the honest answer says how to get a better one
+        assert any("--reference" in r for r in rep.reasons) and rep.passed
+
+
+def test_reasons_quote_the_numbers_of_their_signals(reports):
     for kind, r in reports.items():
-        sig = {k: np.nanmean([c.signals.get(k, np.nan) for c in r["ref"].classes]) for k in SIGNALS}
-        lines.append(f"{kind:14s} ref {r['ref'].degeneracy:.2f}  no-ref {r['noref'].degeneracy:.2f}  "
-                     + " ".join(f"{k}={v:.2f}" for k, v in sig.items()))
-    return "\n".join(lines)
+        for mode in ("ref", "noref"):
+            for s in r[mode].signals:
+                if s["name"] == "held_out_accuracy":
+                    d = s["details"]
+                    assert f"{d['correct']} of {d['n']}" in s["reason"] and f"{s['value']:.0%}" in s["reason"]
+                if s["name"] == "reach":
+                    assert f"{s['value']:.2f}" in s["reason"] and f"{s['null']:.2f}" in s["reason"]
+    untrained = reports["untrained"]["ref"]
+    for c in untrained.classes:  # class reasons quote the class's own probability and the floor
+        for reason in c.reasons:
+            p = float(re.search(r"p=(\d\.\d\d)", reason).group(1))
+            assert p == pytest.approx(c.confidence, abs=0.006)
 
 
-def test_degenerate_models_are_flagged_with_reference_data(reports):
-    table = _table(reports)
-    for kind in ("untrained", "random_labels"):
-        rep = reports[kind]["ref"]
-        assert rep.degenerate and rep.degeneracy > 0.65, table
-        assert rep.reasons, "a degenerate verdict must say why"
-    for kind in ("adversarial", "standard"):
-        rep = reports[kind]["ref"]
-        assert not rep.degenerate and rep.degeneracy < 0.4, table
+def test_controls_report_their_floor(reports):
+    controls = reports["standard"]["ref"].controls
+    assert controls["twins"] == 3 and controls["reach_max"] < 0.5 and controls["classes"]
+    assert reports["standard"]["ref"].controls["classes"] == reports["untrained"]["ref"].controls["classes"]
 
 
-def test_degenerate_and_healthy_models_are_separated_by_a_wide_margin(reports):
-    table = _table(reports)
-    for mode in ("ref", "noref"):
-        worst_healthy = max(reports[k][mode].degeneracy for k in ("standard", "adversarial"))
-        best_degenerate = min(reports[k][mode].degeneracy for k in ("untrained", "random_labels"))
-        assert best_degenerate - worst_healthy > (0.4 if mode == "ref" else 0.3), table
-
-
-def test_without_reference_data_the_verdict_still_holds_but_is_documented_weaker(reports):
-    for kind in ("untrained", "random_labels"):
-        assert reports[kind]["noref"].degenerate
-    assert not reports["standard"]["noref"].degenerate
-    notes = reports["standard"]["noref"].controls["notes"]
-    assert any("no reference data" in n for n in notes)
-
-
-def test_alignment_signal_separates_learned_from_memorized_classes(reports):
-    def align(kind):
-        return np.mean([c.signals["alignment"] for c in reports[kind]["ref"].classes])
-
-    assert align("standard") < 0.2 and align("adversarial") < 0.2
-    assert align("random_labels") > 0.4 and align("untrained") > 0.4
-
-
-def test_untrained_model_cannot_reach_confidence_and_the_reason_says_so(reports):
-    rep = reports["untrained"]["ref"]
-    assert not rep.passed
-    assert any("above chance" in reason for c in rep.classes for reason in c.reasons)
+def test_verdict_does_not_depend_on_the_class_subset_or_the_seed(zoo, digits_reference, digits_labels):
+    x, y = digits_reference
+    for kind in ("standard", "untrained"):
+        verdicts = set()
+        for classes, seed in (([0, 1, 7], 0), ([0, 1, 7], 1), ("all", 1), ([4], 2)):
+            result = amaxcheck.synthesize(zoo[kind], classes, labels=digits_labels, steps=64, restarts=2, seed=seed,
+                                          progress=False)
+            verdicts.add(amaxcheck.check(result, reference=x, reference_labels=y).verdict)
+            verdicts.add("noref:" + amaxcheck.check(result).verdict)
+        expected = {"healthy", "noref:inconclusive"} if kind == "standard" else {"degenerate", "noref:degenerate"}
+        assert verdicts == expected, (kind, verdicts)
 
 
 def test_verdict_is_deterministic(zoo, digits_labels):
@@ -97,10 +107,12 @@ def test_verdict_is_deterministic(zoo, digits_labels):
     assert a.to_dict() == b.to_dict()
 
 
-def test_no_reference_verdict_holds_for_another_training_seed(digits_labels):
-    """The no-reference verdict once flipped on a re-trained random-label model; guard it on a second seed."""
+def test_verdict_holds_for_another_training_seed(digits_labels, digits_reference):
+    """A re-trained random-label model and a re-trained standard one, on a second seed."""
+    x, y = digits_reference
     data = digits.load()
-    for kind, expected in (("random_labels", True), ("standard", False)):
+    for kind, expected in (("random_labels", "degenerate"), ("standard", "healthy")):
         model, _ = digits.train(kind, seed=1, data=data)
-        rep = amaxcheck.check(amaxcheck.synthesize(model, labels=digits_labels, **SETTINGS))
-        assert rep.degenerate is expected, (kind, rep.degeneracy, rep.reasons)
+        result = amaxcheck.synthesize(model, labels=digits_labels, **SETTINGS)
+        assert amaxcheck.check(result, reference=x, reference_labels=y).verdict == expected
+        assert amaxcheck.check(result).verdict == "inconclusive"

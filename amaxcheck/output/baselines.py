@@ -51,7 +51,7 @@ __all__ = [
 BASELINE_FORMAT = 1
 DEFAULT_RTOL = 0.1
 DEFAULT_ATOL = 0.02
-NUMBERS = ("confidence", "degeneracy")
+NUMBERS = ("confidence", "degeneracy", "naturalness")
 VERDICTS = ("degenerate", "in_top_k", "passed")
 UPDATE_HINT = "--amax-update-baselines"
 
@@ -75,6 +75,7 @@ def baseline_data(report: Any, test: str = "") -> dict[str, Any]:
             "confidence": _number(c.confidence),
             "degeneracy": _number(c.degeneracy),
             "degenerate": bool(c.degenerate) if verdict_known else None,
+            "naturalness": _number(c.naturalness),
             "in_top_k": bool(c.in_top_k),
             "passed": bool(c.passed),
             "stats": {k: _number(v) for k, v in sorted(c.stats.items())},
@@ -168,7 +169,7 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], *, rtol: fl
                 diffs.append(f"{where}: verdict {name} {bool(o[name])} -> {bool(n[name])}")
         numbers: list[str | None] = [
             _compare_number(where, name, o.get(name), n.get(name), *_tolerance(name, rtol, atol, tolerances))
-            for name in NUMBERS]
+            for name in NUMBERS if name in o]  # a baseline written before a number existed does not compare it
         for name, value in sorted(o["stats"].items()):
             if name not in n["stats"]:
                 diffs.append(f"{where}: statistic {name} is in the baseline but no longer computed")

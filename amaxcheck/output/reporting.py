@@ -63,10 +63,16 @@ def gate_extras(*, model: Mapping[str, Any], settings: Mapping[str, Any], gate: 
     return jsonable({"model": dict(model), "settings": dict(settings), "versions": versions(), "gate": dict(gate)})
 
 
-def build_document(report: Any, extras: Mapping[str, Any]) -> dict[str, Any]:
-    """The full gate document: ``report.to_dict()`` with ``extras`` (from :func:`gate_extras`) merged in."""
+def build_document(report: Any, extras: Mapping[str, Any], *, strict: bool = False) -> dict[str, Any]:
+    """The full gate document: ``report.to_dict()`` with ``extras`` (from :func:`gate_extras`) merged in.
+
+    ``strict``: an inconclusive verdict fails (``passed`` false, ``strict`` true in the document).
+    """
     doc = report.to_dict()
     doc.update(extras)
+    doc["strict"] = bool(strict)
+    if strict and doc.get("verdict") == "inconclusive":
+        doc["passed"] = False
     return jsonable(doc)
 
 
@@ -119,16 +125,17 @@ def _top_k_text(cls: Mapping[str, Any]) -> str:
 
 
 def verdict_line(doc: Mapping[str, Any]) -> str:
-    """One line: PASSED/FAILED, failing classes, model degeneracy against its threshold."""
+    """One line: PASSED/FAILED, failing classes, the model's verdict and naturalness."""
     classes = doc.get("classes", [])
     failing = [c for c in classes if failing_checks(c)]
-    thr = (doc.get("thresholds") or {}).get("max_degeneracy")
-    deg = doc.get("degeneracy")
-    deg_text = "model degeneracy not computed" if deg is None else (
-        f"model degeneracy {deg:.2f} {'>' if doc.get('degenerate') else '<='} {_fmt(thr, 2)} "
-        f"({'DEGENERATE' if doc.get('degenerate') else 'not degenerate'})")
+    verdict = doc.get("verdict")
+    text = "verdict not computed" if verdict is None else f"model verdict {str(verdict).upper()}"
+    if verdict == "inconclusive":
+        text += " (fails with --strict)" if not doc.get("strict") else " (--strict: fails)"
+    if doc.get("naturalness") is not None:
+        text += f", naturalness {_fmt(doc.get('naturalness'), 2)}"
     head = "PASSED" if doc.get("passed") else "FAILED"
-    return f"amaxcheck gate {head}: {len(failing)} of {len(classes)} classes failing; {deg_text}"
+    return f"amaxcheck gate {head}: {len(failing)} of {len(classes)} classes failing; {text}"
 
 
 def table_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
@@ -200,7 +207,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         if c.get("reasons"):
             lines += [""] + [f"- {_md_cell(r)}" for r in c["reasons"]]
         if c.get("signals"):
-            lines += ["", "Signals (0 natural, 1 noise): " + ", ".join(
+            lines += ["", "Signals (reach: 0 certain, 1 untrained floor; naturalness parts: 1 natural): " + ", ".join(
                 f"{_md_cell(k)} {_fmt(v, 2)}" for k, v in c["signals"].items())]
         if c.get("image"):
             lines += ["", f"Image: `{_md_cell(c['image'])}`"]
@@ -211,7 +218,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
     lines += ["<details>", "<summary>settings, controls and versions</summary>", "",
               "```json", json.dumps(jsonable({"settings": shown, "thresholds": doc.get("thresholds"),
                                               "controls": {k: v for k, v in (doc.get("controls") or {}).items()
-                                                           if k in ("natural", "noise", "notes")},
+                                                           if k != "weights"},
                                               "versions": doc.get("versions")}), indent=2), "```", "", "</details>", ""]
     return "\n".join(lines)
 

@@ -1,20 +1,17 @@
-"""Checks on synthesized ideal inputs and the "degenerate noise" verdict.
+"""Checks on synthesized ideal inputs, their naturalness, and the verdict: did the model learn anything?
 
-:func:`check` scores each class's ideal inputs with the real model and with
-pure statistics (:mod:`amaxcheck.stats`), then places them between two
-controls:
+:func:`check` scores each class's ideal inputs with the real model (confidence,
+top-k, reference recall, image statistics, naturalness) and asks the verdict's
+question with explicit evidence:
 
-* a **natural anchor** -- the user's reference images when given; without
-  them (weaker, documented) a class must move significantly *and*
-  substantially from the noise anchor towards a perfectly smooth image
-  (see :func:`_distinct_from`);
-* a **noise anchor** -- the ideal inputs of the model's *shuffled-weights twin*
-  (same architecture and weight statistics, learning destroyed) synthesized
-  with the same settings; white noise when no twin can be built.
-
-Each signal becomes a degeneracy in ``[0, 1]`` (0 = at the natural anchor,
-1 = at or beyond the noise anchor); a class's degeneracy is their mean, the
-model's is the mean over classes. See the README for the signal list.
+* the **control** (:func:`amaxcheck.verdict.controls.learned_nothing_control`):
+  re-initialized twins of the model, synthesized on a fixed set of classes with a
+  fixed seed -- an explicit, cached input (``control=``), the same for any subset
+  of classes and any seed;
+* the **signals** (:mod:`amaxcheck.verdict.signals`): weights still at their
+  initialization, reach against the twins' floor, held-out accuracy against chance;
+* the **decision** (:mod:`amaxcheck.verdict.decision`): ``healthy``,
+  ``degenerate`` or ``inconclusive``, with reasons quoting the numbers.
 """
 from __future__ import annotations
 
@@ -24,23 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import _cache
 from .. import _validate as V
 from .. import defaults as D
 from ..errors import AmaxcheckError, ArgumentTypeError, ConfigError, DataError, ReferenceDataError
+from . import naturalness as N
+from . import signals as G
 from . import stats as S
+from .decision import Decision, decide
 from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
 
-#: signals entering the verdict, in report order
-SIGNALS = ("spectrum", "smoothness", "alignment", "reach", "robustness")
-#: model-level reason per signal, said of the classes where the signal reaches ``max_degeneracy``
-_MODEL_REASON = {
-    "spectrum": "high-frequency energy close to the noise control's ideal inputs",
-    "smoothness": "neighbouring pixels correlate about as little as in the noise control's ideal inputs",
-    "alignment": "the ideal input looks more like other classes' reference images than its own",
-    "reach": "the ascent cannot raise the class much above chance",
-    "robustness": "confidence collapses under a mild blur, shift or rescale",
-}
+#: per-class signals (``ClassReport.signals``): reach as a degeneracy in [0, 1], then the naturalness parts
+SIGNALS = ("reach", "content", "spectrum", "robustness", "alignment")
 
 
 # --------------------------------------------------------------------------- validation
@@ -135,14 +126,6 @@ def retained_confidence(predict: Callable[[np.ndarray], np.ndarray], images: np.
 
 
 # --------------------------------------------------------------------------- signals
-def _between(value: float, natural: float, noise: float) -> float:
-    """Position of ``value`` from the natural anchor (0) to the noise anchor (1), clipped; NaN if the anchors coincide."""
-    span = noise - natural
-    if not np.isfinite(value) or not np.isfinite(span) or abs(span) < 1e-6:
-        return float("nan")
-    return float(np.clip((value - natural) / span, 0.0, 1.0))
-
-
 def alignment_rank(images: np.ndarray, targets: np.ndarray, class_means: np.ndarray) -> np.ndarray:
     """Per image: fraction of *other* classes whose reference mean correlates better than the target's (0 best, ~0.5 chance)."""
     flat = images.reshape(len(images), -1).astype(np.float64)
@@ -156,65 +139,6 @@ def alignment_rank(images: np.ndarray, targets: np.ndarray, class_means: np.ndar
     own = corr[np.arange(len(images)), targets]
     better = ((corr > own[:, None]) & valid[None]).sum(axis=1)
     return better / max(1, valid.sum() - 1)
-
-
-@dataclass
-class _Anchors:
-    natural_name: str
-    noise_name: str
-    natural: dict[str, float]
-    noise: dict[str, float]
-    retained_natural: float
-    notes: list[str]
-    has_reference: bool = False
-
-
-def _structure_stats(images: np.ndarray) -> list[dict[str, float]]:
-    """Range-free structure statistics (spectrum, pixel correlation) of each image."""
-    return [{"high_frequency_ratio": S.high_frequency_ratio(im), "autocorrelation": S.autocorrelation(im)} for im in images]
-
-
-def _median_stats(images: np.ndarray) -> dict[str, float]:
-    """Median of each structure statistic, and its robust spread as ``<name>_sd`` (1.4826 x MAD)."""
-    rows = _structure_stats(images)
-    out = {}
-    for k in rows[0]:
-        v = np.array([r[k] for r in rows], np.float64)
-        med = float(np.nanmedian(v))
-        out[k] = med
-        out[f"{k}_sd"] = float(1.4826 * np.nanmedian(np.abs(v - med)))
-    return out
-
-
-#: without reference data, a class must lie this many noise-control spreads (robust sd) from the control to
-#: count as distinct from it: about the conventional two-sided 95% level (significant) ...
-DISTINCT_Z = 2.0
-#: ... and it must also have removed at least this share of the control's distance from the structural
-#: extreme (a perfectly smooth image: no high-frequency power, neighbours fully correlated): substantial
-DISTINCT_SHARE = 0.5
-#: the structural extreme of each structure statistic, the healthy end of its scale
-SMOOTH_EXTREME = {"high_frequency_ratio": 0.0, "autocorrelation": 1.0}
-
-
-def _distinct_from(value: float, noise: float, noise_sd: float, extreme: float) -> float:
-    """Degeneracy of ``value`` when no natural anchor is known: how indistinct it is from the noise control.
-
-    The move from the control towards ``extreme`` must be both *significant*
-    (``DISTINCT_Z`` control spreads) and *substantial* (``DISTINCT_SHARE`` of the
-    control's distance to ``extreme``); the weaker of the two decides. 0 = clearly
-    distinct on both counts, 1 = at (or beyond) the control's median.
-    A significance test alone would call a memorizing model that is only slightly
-    smoother than its twin healthy whenever the twin's spread happens to be small.
-    """
-    if not (np.isfinite(value) and np.isfinite(noise)):
-        return float("nan")
-    span = abs(extreme - noise)
-    if span < 1e-6:
-        return float("nan")
-    moved = (value - noise) * np.sign(extreme - noise)  # > 0 towards the healthy end
-    sd = max(noise_sd, 1e-3) if np.isfinite(noise_sd) else 1e-3
-    distinct = min(moved / (DISTINCT_Z * sd), moved / (DISTINCT_SHARE * span))
-    return float(np.clip(1.0 - distinct, 0.0, 1.0))
 
 
 def ascent_delta(result, mask=None) -> np.ndarray:
@@ -237,9 +161,11 @@ def check(
     top_k: int = D.TOP_K,
     max_degeneracy: float = D.MAX_DEGENERACY,
     min_recall: float = D.MIN_RECALL,
+    min_naturalness: float = D.MIN_NATURALNESS,
     stat_bounds: Mapping[str, Any] | None = None,
     verdict: bool = True,
     twin: bool = True,
+    control: Any = None,
     decode: Callable | None = None,
 ) -> Report:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
@@ -252,38 +178,52 @@ def check(
         Defaults to the model the result was synthesized from, while it is alive.
     reference, reference_labels : array, optional
         Images in the model's raw input range ``(n, *input_shape)`` and their integer
-        classes. They anchor "natural" and enable the alignment signal.
+        classes, **held out from training**. With labels, held-out accuracy decides
+        the verdict (a memorizer gets its own training images right); the images also
+        anchor naturalness.
     min_confidence : float
         Target probability the best restart must reach (after clipping and 8-bit quantization).
     top_k : int
         The target must rank within the top ``k`` classes.
     max_degeneracy : float
-        A class (and the model) is degenerate above this value; a signal at or above it gets a reason.
+        A class fails its ``degeneracy`` check above this value (0 = the ascent reaches
+        certainty, 1 = no higher than the untrained twins reach).
     min_recall : float
         With labelled reference data: the fraction of each class's reference images
         the model must classify correctly. A class whose real examples are mostly
         missed while its ideal input is confident has been learned from something
         else -- a shortcut (see ``examples/shortcut``).
+    min_naturalness : float
+        A class fails its ``naturalness`` check below this value (default 0: reported, not enforced).
     stat_bounds : {name: (lo, hi) | "tukey" | "zscore"}, optional
         Bounds on :func:`amaxcheck.stats.image_stats` values of the best restart:
         explicit, e.g. ``{"total_variation": (None, 0.8)}`` (``None`` leaves a side open),
         or derived from the reference images' values of that statistic
         (``"tukey"``: Tukey fences, k = 1.5; ``"zscore"``: mean +- 3 sd).
     verdict : bool
-        Compute the degeneracy verdict (synthesizes the twin control: costs one more ascent, cached).
+        Decide ``healthy`` / ``degenerate`` / ``inconclusive`` (``Report.verdict``).
     twin : bool
-        Use the shuffled-weights twin as noise anchor (else white noise).
+        Measure against re-initialized twins (costs a few small ascents, cached per model
+        and settings). Without them only held-out accuracy can decide.
+    control : ControlEvidence, optional
+        Precomputed :func:`amaxcheck.verdict.controls.learned_nothing_control` of this
+        model and settings (default: computed here, cached).
     decode : callable, optional
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
     """
-    thresholds = _validated_thresholds(result, min_confidence, top_k, max_degeneracy, min_recall, stat_bounds)
+    thresholds = _validated_thresholds(result, min_confidence, top_k, max_degeneracy, min_recall, min_naturalness,
+                                       stat_bounds)
     model = model if model is not None else result.model
     evidence = _gather_evidence(result, model, reference, reference_labels, stat_bounds)
-    anchors, align = (_verdict_inputs(result, model, evidence, twin) if verdict else (None, None))
-    class_reports = [_class_report(result, evidence, j, c, thresholds, anchors, align, decode)
+    notes: list[str] = []
+    if verdict and twin and control is None and model is not None:
+        control = _control_for(result, model, notes)
+    natural = _natural_reference(result, evidence)
+    class_reports = [_class_report(result, evidence, j, c, thresholds, control, natural, decode)
                      for j, c in enumerate(result.class_indices)]
-    return _assemble_report(result, class_reports, thresholds, anchors)
+    decision = _decide(result, evidence, control, class_reports) if verdict else None
+    return _assemble_report(result, class_reports, thresholds, control, decision, notes)
 
 
 @dataclass
@@ -292,14 +232,15 @@ class _Thresholds:
     top_k: int
     max_degeneracy: float
     min_recall: float
+    min_naturalness: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"min_confidence": self.min_confidence, "top_k": self.top_k,
-                "max_degeneracy": self.max_degeneracy, "min_recall": self.min_recall}
+        return {"min_confidence": self.min_confidence, "top_k": self.top_k, "max_degeneracy": self.max_degeneracy,
+                "min_recall": self.min_recall, "min_naturalness": self.min_naturalness}
 
 
 def _validated_thresholds(result: Any, min_confidence: Any, top_k: Any, max_degeneracy: Any, min_recall: Any,
-                          stat_bounds: Mapping[str, Any] | None) -> _Thresholds:
+                          min_naturalness: Any, stat_bounds: Mapping[str, Any] | None) -> _Thresholds:
     from ..ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):
@@ -313,7 +254,8 @@ def _validated_thresholds(result: Any, min_confidence: Any, top_k: Any, max_dege
         raise ConfigError(f"unknown statistics in stat_bounds: {sorted(unknown)}; known: {sorted(known)}")
     return _Thresholds(V.probability(min_confidence, "min_confidence"),
                        V.integer(top_k, "top_k", 1, result.n_classes),
-                       V.probability(max_degeneracy, "max_degeneracy"), V.probability(min_recall, "min_recall"))
+                       V.probability(max_degeneracy, "max_degeneracy"), V.probability(min_recall, "min_recall"),
+                       V.probability(min_naturalness, "min_naturalness"))
 
 
 @dataclass
@@ -329,6 +271,7 @@ class _Evidence:
     ref_y: np.ndarray | None
     bounds: dict[str, tuple[float | None, float | None]]
     recall: dict[int, tuple[int, int, int | None]] | None = None
+    ref_pred: np.ndarray | None = None
     retained: np.ndarray | None = None
     per_pert: dict[str, np.ndarray] | None = None
     is_img: bool = True
@@ -352,25 +295,57 @@ def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: 
     best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
     ev = _Evidence(seen, probs, order, best_idx, predict, ref_x, ref_y, bounds, is_img=is_img)
     if ref_x is not None and ref_y is not None and predict is not None:
-        ev.recall = reference_recall(predict(ref_x).argmax(axis=1), ref_y)
+        ev.ref_pred = predict(ref_x).argmax(axis=1)
+        ev.recall = reference_recall(ev.ref_pred, ref_y)
     if predict is not None:
         ev.retained, ev.per_pert = retained_confidence(predict, seen[best_idx], result.classes[best_idx], rng_)
     return ev
 
 
-def _verdict_inputs(result: Any, model: Any, ev: _Evidence, use_twin: bool) -> tuple[_Anchors, np.ndarray | None]:
-    """The anchors of the verdict and, with labelled reference data, each sample's alignment rank."""
-    anchors = _anchors(result, model, ev.ref_x, ev.ref_y, ev.predict, use_twin)
-    if ev.ref_x is None or ev.ref_y is None:
-        return anchors, None
-    ref_x, ref_y = ev.ref_x, ev.ref_y
-    class_means = np.stack([ref_x[ref_y == c].mean(0) if np.any(ref_y == c) else np.full(ref_x.shape[1:], np.nan)
-                            for c in range(result.n_classes)])
-    return anchors, alignment_rank(ev.seen, result.classes, np.nan_to_num(class_means, nan=0.0))
+def _control_for(result: Any, model: Any, notes: list[str]) -> Any:
+    """The cached learned-nothing control of ``model`` at the result's settings; None (and a note) if it cannot be built."""
+    from ..ascent.config import AscentConfig
+    from .controls import learned_nothing_control
+
+    try:
+        return learned_nothing_control(model, result.config or AscentConfig(), result.n_classes)
+    except AmaxcheckError as exc:
+        notes.append(f"no re-initialized control ({exc}); only held-out accuracy can decide the verdict")
+        return None
 
 
-def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, anchors: _Anchors | None,
-                  align: np.ndarray | None, decode: Callable | None) -> ClassReport:
+@dataclass
+class _Natural:
+    """What natural images look like to the naturalness score: the reference images' values, or the defaults."""
+
+    slope: float = N.NATURAL_SLOPE
+    rms: float = N.TYPICAL_RMS_CONTRAST
+    retained: float = 1.0
+    align: np.ndarray | None = None  # per sample: alignment rank against labelled reference class means
+    source: str = "natural-image priors (no reference images)"
+
+
+def _natural_reference(result: Any, ev: _Evidence) -> _Natural:
+    if ev.ref_x is None:
+        return _Natural()
+    sub = ev.ref_x[:256]
+    nat = _Natural(source=f"reference images (n={len(ev.ref_x)})")
+    if ev.is_img:
+        units = [S.as_unit(im, result.input_range) for im in sub]
+        nat.slope = float(np.nanmedian([S.spectral_slope(u) for u in units]))
+        nat.rms = float(np.median([S.rms_contrast(im, result.input_range) for im in sub]))
+    if ev.predict is not None:
+        cls = ev.ref_y[:256] if ev.ref_y is not None else np.argmax(ev.predict(sub), axis=1)
+        nat.retained = float(np.median(retained_confidence(ev.predict, sub, cls, result.input_range)[0]))
+    if ev.ref_y is not None:
+        means = np.stack([ev.ref_x[ev.ref_y == c].mean(0) if np.any(ev.ref_y == c) else np.zeros(ev.ref_x.shape[1:])
+                          for c in range(result.n_classes)])
+        nat.align = alignment_rank(ev.seen, result.classes, means)
+    return nat
+
+
+def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, control: Any, natural: _Natural,
+                  decode: Callable | None) -> ClassReport:
     idx, b = ev.order[j], int(ev.best_idx[j])
     p = ev.probs[b]
     conf = float(p[c])
@@ -381,30 +356,83 @@ def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, 
     if decode is not None:
         top = _decoded(decode, p, max(thr.top_k, 3), top)
     st = S.image_stats(result.images[b], result.input_range)
-    st["restart_agreement"] = S.restart_agreement(result.images[idx])
+    st["restart_agreement"] = S.restart_agreement(ascent_delta(result, idx))
     if ev.retained is not None:
         st["robustness"] = float(ev.retained[j])
     checks = _basic_checks(result, c, conf, runner, rank, top, thr)
     if ev.recall is not None:
         checks.append(_recall_check(ev.recall, int(c), thr.min_recall, result))
     checks += _stat_checks(st, ev.bounds)
-    signals, reasons, degeneracy, degenerate = {}, [], float("nan"), False
-    if anchors is not None:
-        signals, reasons = _class_signals(
-            result, idx, c, conf, anchors, None if align is None else align[idx],
-            None if ev.retained is None else float(ev.retained[j]),
-            {k: float(v[j]) for k, v in (ev.per_pert or {}).items()}, ev.is_img, thr.max_degeneracy)
-        degeneracy = combine_signals(signals)
-        degenerate = bool(np.isfinite(degeneracy) and degeneracy > thr.max_degeneracy)
+    parts = _naturalness_parts(result, ev, j, b, natural)
+    nat = N.naturalness(parts)
+    if thr.min_naturalness > 0:
+        checks.append(_naturalness_check(nat, thr.min_naturalness))
+    signals: dict[str, float] = {"reach": float("nan"), **parts}
+    degeneracy, degenerate, reasons = float("nan"), False, []
+    if control is not None:
+        floor = float(np.max(control.reach))
+        degeneracy = class_degeneracy(conf, floor)
+        signals["reach"] = degeneracy
+        degenerate = conf <= floor
+        failed = degeneracy > thr.max_degeneracy
+        if degenerate:
+            reasons.append(f"the ascent raises this class no higher than untrained twins reach "
+                           f"(p={conf:.2f}; untrained floor {floor:.2f})")
         checks.append(CheckResult(
-            "degeneracy", FAIL if degenerate else PASS, degeneracy, thr.max_degeneracy,
-            f"degeneracy {degeneracy:.2f} {'>' if degenerate else '<='} {thr.max_degeneracy:g}"
-            + (": " + "; ".join(reasons) if reasons else "")))
+            "degeneracy", FAIL if failed else PASS, degeneracy, thr.max_degeneracy,
+            f"degeneracy {degeneracy:.2f} {'>' if failed else '<='} {thr.max_degeneracy:g}: best probability "
+            f"{conf:.2f} against the untrained twins' floor {floor:.2f}"))
     return ClassReport(
         index=int(c), label=result.label_of(int(c)), confidence=conf, margin=conf - runner, top_k=top[:thr.top_k],
         in_top_k=rank <= thr.top_k, degeneracy=degeneracy, degenerate=degenerate, reasons=reasons,
-        signals=signals, stats=st, checks=checks, image=result.images[b],
+        signals=signals, stats=st, checks=checks, image=result.images[b], naturalness=nat,
     )
+
+
+def class_degeneracy(reach: float, floor: float) -> float:
+    """How far a class's best probability falls from certainty back to the untrained floor, in ``[0, 1]``.
+
+    ``1`` at or below ``floor`` (the re-initialized twins' best), ``0`` at ``p = 1``:
+    ``clip((1 - reach) / (1 - floor), 0, 1)``.
+    """
+    if not (np.isfinite(reach) and np.isfinite(floor)):
+        return float("nan")
+    if reach <= floor or floor >= 1.0:
+        return 1.0 if reach <= floor else 0.0
+    return float(np.clip((1.0 - reach) / (1.0 - floor), 0.0, 1.0))
+
+
+def _naturalness_parts(result: Any, ev: _Evidence, j: int, b: int, natural: _Natural) -> dict[str, float]:
+    parts: dict[str, float] = {}
+    if ev.is_img:
+        image = result.images[b]
+        parts["content"] = N.content_score(S.rms_contrast(image, result.input_range), natural.rms)
+        parts["spectrum"] = N.spectrum_score(S.spectral_slope(S.as_unit(image, result.input_range)), natural.slope)
+    if ev.retained is not None:
+        parts["robustness"] = float(np.clip(ev.retained[j] / max(natural.retained, 1e-6), 0.0, 1.0))
+    if natural.align is not None:
+        parts["alignment"] = N.alignment_score(float(np.mean(natural.align[ev.order[j]])))
+    return parts
+
+
+def _naturalness_check(value: float, minimum: float) -> CheckResult:
+    if not np.isfinite(value):
+        return CheckResult("naturalness", SKIP, None, minimum, "naturalness is not defined for this input")
+    ok = value >= minimum
+    return CheckResult("naturalness", PASS if ok else FAIL, value, minimum,
+                       f"naturalness {value:.2f} {'>=' if ok else '<'} {minimum:g}")
+
+
+def _decide(result: Any, ev: _Evidence, control: Any, reports: list[ClassReport]) -> Decision:
+    """The model-level signals and the decision over them."""
+    signals = []
+    if control is not None:
+        signals.append(G.weights_at_initialization(control.weights, control.head))
+        signals.append(G.reach(np.array([r.confidence for r in reports]), control.reach.ravel(),
+                               1.0 / result.n_classes))
+    if ev.ref_pred is not None and ev.ref_y is not None:
+        signals.append(G.held_out_accuracy(ev.ref_pred, ev.ref_y))
+    return decide(signals)
 
 
 def _basic_checks(result: Any, c: int, conf: float, runner: float, rank: int, top: list[RankedClass],
@@ -437,35 +465,22 @@ def _stat_checks(st: Mapping[str, float], bounds: Mapping[str, tuple[float | Non
     return out
 
 
-def _assemble_report(result: Any, class_reports: list[ClassReport], thr: _Thresholds,
-                     anchors: _Anchors | None) -> Report:
-    model_deg, model_degenerate, model_reasons = float("nan"), False, []
-    controls: dict[str, Any] = {}
-    if anchors is not None:
-        model_deg = float(np.nanmean([c.degeneracy for c in class_reports])) if class_reports else float("nan")
-        model_degenerate = bool(np.isfinite(model_deg) and model_deg > thr.max_degeneracy)
-        model_reasons = _model_reasons(class_reports, thr.max_degeneracy)
-        controls = {"natural": anchors.natural_name, "noise": anchors.noise_name,
-                    "natural_stats": anchors.natural, "noise_stats": anchors.noise,
-                    "natural_robustness": anchors.retained_natural, "notes": anchors.notes}
-    return Report(classes=class_reports, degeneracy=model_deg, degenerate=model_degenerate, reasons=model_reasons,
-                  thresholds=thr.as_dict(), controls=controls, result=result)
-
-
-def combine_signals(signals: Mapping[str, float]) -> float:
-    """Class degeneracy from its signals.
-
-    Resemblance signals (spectrum, smoothness, alignment) say how close the ideal
-    input sits to the noise control on each axis and are averaged. One-sided
-    signals (reach, robustness) can only *raise* the result: failing to reach
-    confidence, or losing it under blur, is evidence of degeneracy, but reaching
-    p = 1 proves nothing (untrained networks do). NaN signals are ignored.
-    """
-    two = [signals[k] for k in ("spectrum", "smoothness", "alignment") if np.isfinite(signals.get(k, np.nan))]
-    one = [signals[k] for k in ("reach", "robustness") if np.isfinite(signals.get(k, np.nan))]
-    if not two and not one:
-        return float("nan")
-    return float(max(([float(np.mean(two))] if two else []) + one))
+def _assemble_report(result: Any, class_reports: list[ClassReport], thr: _Thresholds, control: Any,
+                     decision: Decision | None, notes: list[str]) -> Report:
+    controls: dict[str, Any] = {"notes": notes}
+    if control is not None:
+        controls.update(control.summary())
+    nats = [c.naturalness for c in class_reports if np.isfinite(c.naturalness)]
+    return Report(
+        classes=class_reports,
+        degeneracy=float("nan") if decision is None else decision.degeneracy,
+        degenerate=bool(decision is not None and decision.degenerate),
+        reasons=[] if decision is None else list(decision.reasons),
+        thresholds=thr.as_dict(), controls=controls, result=result,
+        verdict=None if decision is None else decision.verdict,
+        signals=[] if decision is None else [s.to_dict() for s in decision.signals],
+        naturalness=float(np.median(nats)) if nats else float("nan"),
+    )
 
 
 def _resolve_bounds(stat_bounds, reference, result) -> dict[str, tuple[float | None, float | None]]:
@@ -534,117 +549,3 @@ def _predictor(result, model) -> Callable[[np.ndarray], np.ndarray] | None:
     from ..ascent.engine import adapter_for
 
     return adapter_for(model, result.config if result.config is not None else AscentConfig()).probabilities
-
-
-def _anchors(result, model, ref_x, ref_y, predict, use_twin: bool) -> _Anchors:
-    rng_ = result.input_range
-    shape = result.input_shape
-    notes: list[str] = []
-    is_img = S.is_image(result.images[0])
-    if ref_x is not None:
-        natural_name = f"reference images (n={len(ref_x)})"
-        natural = _median_stats(ref_x[:256] - ref_x[:256].mean(axis=tuple(range(1, ref_x.ndim)), keepdims=True)) \
-            if is_img else {}
-        retained_nat = 1.0
-        if predict is not None:
-            sub = ref_x[:256]
-            cls = ref_y[:256] if ref_y is not None else np.argmax(predict(sub), axis=1)
-            r, _ = retained_confidence(predict, sub, cls, rng_)
-            retained_nat = float(np.median(r))
-    else:
-        natural_name = "none (no reference data: distance from the noise control towards a smooth image, weaker)"
-        natural = {}
-        retained_nat = 1.0
-        notes.append("no reference data: spectrum and smoothness count as distinct from the noise control only if "
-                     f"they are both {DISTINCT_Z:g} of its spreads away and {DISTINCT_SHARE:.0%} of the way to a "
-                     "perfectly smooth image; alignment is off")
-    noise_name, noise = "white noise", None
-    if use_twin and model is not None:
-        try:
-            noise, noise_name = _twin_stats(result, model)
-        except AmaxcheckError as exc:
-            notes.append(f"twin control unavailable ({exc}); using white noise")
-    if noise is None:
-        from .controls import white_noise
-
-        noise = _median_stats(white_noise(shape, 32, rng_)) if is_img else {}
-    return _Anchors(natural_name, noise_name, natural, noise, retained_nat, notes, ref_x is not None)
-
-
-def _twin_stats(result, model) -> tuple[dict[str, float], str]:
-    """Median statistics of the shuffled-weights twin's ideal inputs, synthesized with the result's settings.
-
-    Cached in :data:`amaxcheck._cache.CONTROLS` by (weights, classes, settings): the key holds the config
-    value itself, so two different objectives never share a control.
-    """
-    from ..ascent.config import AscentConfig
-    from ..ascent.engine import synthesize
-    from .controls import shuffled_twin
-
-    config = result.config if result.config is not None else AscentConfig()
-    config = config.replace(restarts=min(D.CONTROL_RESTARTS, config.restarts))
-    key = ("twin",) + _cache.result_key(model, tuple(result.class_indices), None, config)
-
-    def build() -> dict[str, float]:
-        twin = shuffled_twin(model, seed=config.seed)
-        tres = synthesize(twin, result.class_indices, config=config, progress=False)
-        return _median_stats(ascent_delta(tres)) if S.is_image(tres.images[0]) else {}
-
-    return _cache.CONTROLS.get_or_build(key, build), "shuffled-weights twin's ideal inputs"
-
-
-def _class_signals(result, idx, c, conf, anchors: _Anchors, align, retained, per_pert, is_img, cut: float):
-    """Per-signal degeneracy of one class and a reason for each signal at or above ``cut`` (max_degeneracy)."""
-    signals: dict[str, float] = {}
-    reasons: list[str] = []
-    nat, noi = anchors.natural, anchors.noise
-    if is_img and noi and (nat or not anchors.has_reference):
-        rows = _structure_stats(ascent_delta(result, idx))
-        hf = float(np.mean([r["high_frequency_ratio"] for r in rows]))
-        ac = float(np.mean([r["autocorrelation"] for r in rows]))
-        if anchors.has_reference:
-            signals["spectrum"] = _between(hf, nat["high_frequency_ratio"], noi["high_frequency_ratio"])
-            signals["smoothness"] = _between(-ac, -nat["autocorrelation"], -noi["autocorrelation"])
-        else:
-            signals["spectrum"] = _distinct_from(hf, noi["high_frequency_ratio"], noi["high_frequency_ratio_sd"],
-                                                 SMOOTH_EXTREME["high_frequency_ratio"])
-            signals["smoothness"] = _distinct_from(ac, noi["autocorrelation"], noi["autocorrelation_sd"],
-                                                   SMOOTH_EXTREME["autocorrelation"])
-        if signals["spectrum"] >= cut:
-            reasons.append(f"spectrum close to the {anchors.noise_name}: {hf:.0%} of power at high frequencies "
-                           f"({'natural ' + format(nat['high_frequency_ratio'], '.0%') + ', ' if nat else ''}"
-                           f"noise control {noi['high_frequency_ratio']:.0%})")
-        if signals["smoothness"] >= cut:
-            reasons.append(f"neighbouring pixels barely correlate (lag-1 autocorrelation {ac:.2f}; "
-                           f"{'natural ' + format(nat['autocorrelation'], '.2f') + ', ' if nat else ''}"
-                           f"noise control {noi['autocorrelation']:.2f})")
-    if align is not None:
-        frac = float(np.mean(align))
-        signals["alignment"] = float(np.clip(2.0 * frac, 0.0, 1.0))
-        if signals["alignment"] >= cut:
-            n = result.n_classes
-            reasons.append(f"looks more like other classes' reference images than its own "
-                           f"(own class ranked {1 + frac * (n - 1):.1f} of {n}; chance {1 + 0.5 * (n - 1):.1f})")
-    chance = 1.0 / result.n_classes
-    signals["reach"] = float(np.clip((0.5 - conf) / (0.5 - chance), 0.0, 1.0)) if chance < 0.5 else float("nan")
-    if signals["reach"] >= cut:
-        reasons.append(f"the ascent cannot raise the class much above chance (p={conf:.2f}, chance {chance:.2f})")
-    if retained is not None:
-        base = max(anchors.retained_natural, 1e-6)
-        signals["robustness"] = float(np.clip(1.0 - retained / base, 0.0, 1.0))
-        if signals["robustness"] >= cut and per_pert:
-            worst = min(per_pert, key=per_pert.get)
-            reasons.append(f"confidence collapses from {conf:.2f} to {per_pert[worst]:.2f} under {worst}")
-    return signals, reasons
-
-
-def _model_reasons(reports: list[ClassReport], cut: float) -> list[str]:
-    """One line per signal that reaches ``cut`` (max_degeneracy) in at least half of the classes."""
-    out = []
-    n = len(reports)
-    for name in SIGNALS:
-        vals = [r.signals.get(name, float("nan")) for r in reports]
-        bad = sum(1 for v in vals if np.isfinite(v) and v >= cut)
-        if bad and bad >= n / 2:
-            out.append(f"{bad} of {n} classes: {_MODEL_REASON[name]}")
-    return out

@@ -9,11 +9,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .. import defaults as D
 from ..errors import ModelError
+from .signals import LayerWeights
 
 
 def shuffled_twin(model: Any, seed: int = 0) -> Any:
@@ -42,3 +45,163 @@ def white_noise(shape: Sequence[int], n: int, input_range: Sequence[float], seed
     """``n`` uniform-noise inputs of ``shape`` spanning ``input_range``."""
     lo, hi = float(input_range[0]), float(input_range[1])
     return np.random.default_rng(seed).uniform(lo, hi, (n, *shape)).astype(np.float32)
+
+
+def _initializer_of(layer: Any, variable: Any) -> Any:
+    """The initializer a Keras layer created ``variable`` with (``None`` when the layer does not say)."""
+    name = str(variable.name).split("/")[-1].split(":")[0]
+    for attr in (f"{name}_initializer", name.replace("_kernel", "") + "_initializer"):
+        init = getattr(layer, attr, None)
+        if init is not None:
+            return init
+    return None
+
+
+def _reseeded(initializer: Any, seed: int) -> Any:
+    """``initializer`` drawing from ``seed`` (a seeded Keras initializer repeats its values otherwise)."""
+    import keras
+
+    init = keras.initializers.get(initializer)
+    config = init.get_config() if hasattr(init, "get_config") else {}
+    if "seed" in config:
+        return type(init).from_config({**config, "seed": int(seed)})
+    return init
+
+
+def _trainable_variables(model: Any) -> list[tuple[Any, Any]]:
+    """(layer, variable) for every variable of every trainable layer, nested models included, in a stable order."""
+    out = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if not layer.trainable or layer.weights == []:
+            continue
+        for variable in list(layer._trainable_variables) + list(layer._non_trainable_variables):
+            out.append((layer, variable))
+    return out
+
+
+def reinitialize(model: Any, seed: int) -> list[str]:
+    """Redraw, in place, every variable of ``model``'s trainable layers from its own initializer; return their names.
+
+    Frozen layers (a transfer model's pretrained base) and variables without an
+    initializer (a ``Normalization`` layer's adapted statistics) are kept.
+    BatchNorm moving statistics return to their initializers (mean 0, variance 1),
+    consistent with gamma 1 and beta 0: the layer is the identity it is at initialization.
+    """
+    names = []
+    for k, (layer, variable) in enumerate(_trainable_variables(model)):
+        init = _initializer_of(layer, variable)
+        if init is None:
+            continue
+        variable.assign(_reseeded(init, 1_000_003 * int(seed) + k)(tuple(variable.shape), dtype=variable.dtype))
+        names.append(f"{layer.name}/{str(variable.name).split('/')[-1]}")
+    return names
+
+
+def reinitialized_twin(model: Any, seed: int = 0) -> Any:
+    """A copy of ``model`` with every trainable layer drawn afresh from its own initializers (:func:`reinitialize`).
+
+    The "learned nothing" control of Adebayo et al. (*Sanity Checks for Saliency
+    Maps*, NeurIPS 2018, independent randomization): the same architecture and
+    initial weight distributions, none of the learning -- what the user's own
+    training started from. The user's model is not modified; raises
+    :class:`ModelError` when Keras cannot clone it.
+    """
+    import keras
+
+    try:
+        twin = keras.models.clone_model(model)
+    except Exception as exc:  # clone_model raises a variety of errors for custom models
+        raise ModelError(f"cannot build a re-initialized twin of {type(model).__name__} ({exc}); the verdict needs "
+                         "a model Keras can clone (functional or Sequential): pass verdict=False to skip it") from exc
+    twin.set_weights(model.get_weights())
+    reinitialize(twin, seed)
+    twin.name = f"{model.name}_reinitialized"
+    return twin
+
+
+# --------------------------------------------------------------------------- the control evidence
+@dataclass(frozen=True)
+class ControlEvidence:
+    """What ``len(seeds)`` re-initialized twins of a model do, as plain arrays (cacheable, no model held).
+
+    ``reach[i, j]``: best target probability of twin ``i`` on class ``classes[j]``;
+    ``agreement[i, j]``: mean correlation between that class's restarts (what the
+    ascent added); ``weights``: the model's trainable variables beside twin 0's
+    fresh draw (see :func:`amaxcheck.verdict.signals.weights_at_initialization`);
+    ``head``: the name of the output layer.
+    """
+
+    classes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    restarts: int
+    reach: np.ndarray
+    agreement: np.ndarray
+    weights: tuple[LayerWeights, ...]
+    head: str | None
+
+    def summary(self) -> dict[str, Any]:
+        """The floor a reader compares the model with (JSON ``controls``)."""
+        return {"kind": "re-initialized twins (each trainable layer redrawn from its own initializer)",
+                "twins": len(self.seeds), "seeds": list(self.seeds), "classes": list(self.classes),
+                "restarts": self.restarts,
+                "reach_median": float(np.median(self.reach)), "reach_max": float(np.max(self.reach)),
+                "agreement_median": float(np.nanmedian(self.agreement)) if np.isfinite(self.agreement).any() else None}
+
+
+def control_classes(n_classes: int, count: int = D.CONTROL_CLASSES) -> tuple[int, ...]:
+    """The fixed classes the controls ascend: the same for any subset the user checks (and any seed)."""
+    picked = np.random.default_rng(D.CONTROL_SEED).permutation(int(n_classes))[:count]
+    return tuple(sorted(int(c) for c in picked))
+
+
+def control_config(config: Any) -> Any:
+    """The user's ascent settings with the controls' fixed seed and restart count."""
+    return config.replace(seed=D.CONTROL_SEED, restarts=max(2, D.CONTROL_RESTARTS))
+
+
+def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlEvidence:
+    """Synthesize the fixed control classes on :data:`~amaxcheck.defaults.CONTROL_TWINS` re-initialized twins.
+
+    One clone is re-initialized in place per twin seed, so the compiled engine is
+    built once. Cached in :data:`amaxcheck._cache.CONTROLS` by (weights,
+    architecture, settings without seed and restarts): every subset of classes and
+    every user seed meets the same controls.
+    """
+    from .. import _cache
+
+    cfg = control_config(config)
+    classes = control_classes(n_classes)
+    seeds = tuple(range(D.CONTROL_SEED, D.CONTROL_SEED + D.CONTROL_TWINS))
+    key = ("reinitialized",) + _cache.result_key(model, classes, None, cfg)
+    return _cache.CONTROLS.get_or_build(key, lambda: _build_control(model, cfg, classes, seeds))
+
+
+def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[int, ...]) -> ControlEvidence:
+    from ..ascent.engine import adapter_for, synthesize
+    from . import stats as S
+
+    twin = reinitialized_twin(model, seeds[0])
+    model_vars = _trainable_variables(model)
+    first = [np.asarray(v).copy() for _, v in _trainable_variables(twin)]
+    reach, agreement, second = [], [], None
+    for i, seed in enumerate(seeds):
+        if i:
+            reinitialize(twin, seed)
+            if second is None:
+                second = [np.asarray(v).copy() for _, v in _trainable_variables(twin)]
+        res = synthesize(twin, list(classes), config=cfg, progress=False)
+        seen = S.quantize(res.images, cfg.input_range) if S.is_image(res.images[0]) else res.images
+        probs = adapter_for(twin, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
+        rows = [np.flatnonzero(res.classes == c) for c in classes]
+        reach.append([float(probs[idx, c].max()) for idx, c in zip(rows, classes)])
+        start = res.initial_images if res.initial_images is not None else np.zeros_like(res.images)
+        agreement.append([S.restart_agreement(res.images[idx] - start[idx]) for idx in rows])
+    second = second if second is not None else first
+    weights = tuple(
+        LayerWeights(f"{layer.name}/{str(var.name).split('/')[-1]}", np.asarray(var), fresh,
+                     bool(np.array_equal(fresh, other)))
+        for (layer, var), fresh, other in zip(model_vars, first, second)
+        if _initializer_of(layer, var) is not None)
+    heads = [layer.name for layer, _ in model_vars]
+    return ControlEvidence(classes, seeds, cfg.restarts, np.array(reach), np.array(agreement), weights,
+                           heads[-1] if heads else None)

@@ -81,14 +81,15 @@ class ClassReport:
     margin: float  # confidence minus the runner-up's probability
     top_k: list[RankedClass]
     in_top_k: bool
-    degeneracy: float  # in [0, 1]: 0 like natural/reference data, 1 like the noise controls
-    degenerate: bool
+    degeneracy: float  # in [0, 1]: 0 = the ascent reaches certainty, 1 = no higher than untrained twins
+    degenerate: bool  # the class sits at the untrained floor
     reasons: list[str]  # plain-language explanations of the verdict
-    signals: dict[str, float]  # per-signal degeneracy in [0, 1]
+    signals: dict[str, float]  # reach (a degeneracy) and the naturalness parts, each in [0, 1]
     stats: dict[str, float]  # image statistics (see amaxcheck.stats)
     checks: list[CheckResult]
     image: np.ndarray | None = field(repr=False, default=None)  # best restart, raw input range
     image_path: str | None = None  # set when artifacts are written
+    naturalness: float = float("nan")  # in [0, 1], see amaxcheck.verdict.naturalness
 
     @property
     def passed(self) -> bool:
@@ -111,6 +112,7 @@ class ClassReport:
             "margin": jsonable(self.margin), "top_k": [r.to_dict() for r in self.top_k], "in_top_k": bool(self.in_top_k),
             "degeneracy": jsonable(self.degeneracy), "degenerate": bool(self.degenerate), "reasons": list(self.reasons),
             "signals": {k: jsonable(v) for k, v in self.signals.items()},
+            "naturalness": jsonable(self.naturalness),
             "stats": {k: jsonable(v) for k, v in self.stats.items()},
             "checks": [c.to_dict() for c in self.checks], "image": self.image_path,
         }
@@ -125,12 +127,20 @@ class Report:
     degenerate: bool
     reasons: list[str]
     thresholds: dict[str, Any]
-    controls: dict[str, Any]  # anchors the verdict was measured against, and notes
+    controls: dict[str, Any]  # the learned-nothing control's floor, and notes
     result: Any = field(repr=False, default=None)  # the SynthesisResult checked
+    verdict: str | None = None  # "healthy", "degenerate", "inconclusive"; None when not computed
+    signals: list[dict[str, Any]] = field(default_factory=list)  # the model-level signals behind the verdict
+    naturalness: float = float("nan")  # median of the classes' naturalness
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.classes)
+        """Every class passes its checks and the model is not degenerate."""
+        return all(c.passed for c in self.classes) and not self.degenerate
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.verdict == "inconclusive"
 
     @property
     def failed_classes(self) -> list[ClassReport]:
@@ -150,9 +160,12 @@ class Report:
         return {
             "schema_version": SCHEMA_VERSION,
             "passed": bool(self.passed),
+            "verdict": self.verdict,
             "degenerate": bool(self.degenerate),
             "degeneracy": jsonable(self.degeneracy),
+            "naturalness": jsonable(self.naturalness),
             "reasons": list(self.reasons),
+            "signals": jsonable(self.signals),
             "thresholds": {k: jsonable(v) for k, v in self.thresholds.items()},
             "controls": jsonable(self.controls),
             "settings": None if r is None else jsonable(r.settings),
