@@ -84,7 +84,10 @@ def test_pass_exit_code_and_table(full_run):
 def test_json_document_contract(full_run):
     doc = strict_json(full_run["out"] / "out" / "report.json")
     assert doc["schema_version"] == 1 and doc["passed"] is True and doc["degenerate"] is False
-    assert isinstance(doc["degeneracy"], float)
+    assert doc["verdict"] == "healthy" and doc["degeneracy"] == 0.0 and doc["strict"] is False
+    assert 0.0 <= doc["naturalness"] <= 1.0
+    assert {s["name"]: s["says"] for s in doc["signals"]} == {"weights": "learned", "reach": "learned",
+                                                              "held_out_accuracy": "learned"}
     model = doc["model"]
     assert model["path"] == DIGITS and model["input_shape"] == [16, 16, 1] and model["n_classes"] == 10
     assert model["sha256"] == hashlib.sha256(Path(DIGITS).read_bytes()).hexdigest() and model["format"] == "keras"
@@ -148,6 +151,30 @@ def test_impossible_threshold_fails_with_exit_1(capsys, tmp_path):
     assert all(f.get("message") for f in root.iter("failure"))
 
 
+def test_inconclusive_passes_with_a_warning_and_fails_under_strict(capsys, tmp_path):
+    code, out, err = run(capsys, "gate", DIGITS, *FAST, "--json", "r.json")
+    assert code == 0 and "verdict INCONCLUSIVE (fails with --strict)" in out.splitlines()[-1]
+    assert "amaxcheck: warning: the verdict is inconclusive" in err and "--reference" in err
+    assert strict_json(tmp_path / "r.json")["verdict"] == "inconclusive"
+    code, out, err = run(capsys, "gate", DIGITS, *FAST, "--strict", "--json", "s.json")
+    doc = strict_json(tmp_path / "s.json")
+    assert code == 1 and out.splitlines()[-1].startswith("amaxcheck gate FAILED: 0 of 2 classes failing")
+    assert doc["passed"] is False and doc["strict"] is True and doc["degenerate"] is False
+
+
+def test_min_naturalness_fails_classes_below_it(capsys, tmp_path):
+    code, out, err = run(capsys, "gate", DIGITS, "--reference", REFERENCE, *FAST, "--min-naturalness", "1",
+                         "--json", "r.json")
+    doc = strict_json(tmp_path / "r.json")
+    assert code == 1 and doc["thresholds"]["min_naturalness"] == 1.0
+    for c in doc["classes"]:
+        check = next(k for k in c["checks"] if k["name"] == "naturalness")
+        assert check["status"] == "fail" and check["value"] == pytest.approx(c["naturalness"])
+    code, out, err = run(capsys, "gate", DIGITS, *FAST, "--min-naturalness", "1.5")
+    assert code == 2
+    assert_one_line_error(err, "--min-naturalness")
+
+
 def test_quiet_prints_only_the_verdict(capsys):
     code, out, err = run(capsys, "gate", DIGITS, "--reference", REFERENCE, *FAST, "--quiet")
     assert code == 0 and out.strip().splitlines() == [out.strip()] and out.startswith("amaxcheck gate PASSED")
@@ -171,6 +198,17 @@ def test_pyproject_defaults_nearest_file_and_flags_win(capsys, tmp_path, monkeyp
     code, _, err = run(capsys, "gate", "--steps", "24", "--json", "flag.json")
     assert code in (0, 1), err
     assert strict_json(tmp_path / "sub" / "flag.json")["settings"]["steps"] == 24
+
+
+def test_pyproject_strict_and_min_naturalness(capsys, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(f'[tool.amaxcheck]\nmodel = "{DIGITS}"\nstrict = true\n'
+                                             'min-naturalness = 0.0\nclasses = [0]\nsteps = 16\nrestarts = 1\n')
+    code, out, err = run(capsys, "gate", "--json", "r.json")
+    assert code == 1 and strict_json(tmp_path / "r.json")["strict"] is True  # no reference: inconclusive, strict
+    (tmp_path / "pyproject.toml").write_text(f'[tool.amaxcheck]\nmodel = "{DIGITS}"\nstrict = "yes"\n')
+    code, out, err = run(capsys, "gate")
+    assert code == 2
+    assert_one_line_error(err, "strict must be true or false", "'yes'")
 
 
 # --------------------------------------------------------------------------- bad inputs that need the model

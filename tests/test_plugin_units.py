@@ -43,6 +43,21 @@ def test_helpers_pass_and_return_the_report(result):
     assert amaxcheck.assert_not_degenerate(degeneracy, max_degeneracy=1.0) is degeneracy
 
 
+def test_naturalness_and_strict_verdict_helpers(result, tmp_path, digits_reference):
+    report = amaxcheck.assert_naturalness(result, 0.0)
+    assert all(0.0 <= c.naturalness <= 1.0 for c in report.classes)
+    with artifacts_to(tmp_path), pytest.raises(AssertionError) as info:
+        amaxcheck.assert_naturalness(result, 1.0)
+    assert "3 of 3 classes failed 'naturalness'" in str(info.value)
+    # no reference: a trained model is inconclusive, which passes unless strict
+    assert amaxcheck.assert_not_degenerate(result).verdict == "inconclusive"
+    with artifacts_to(tmp_path), pytest.raises(AssertionError) as info:
+        amaxcheck.assert_not_degenerate(result, strict=True)
+    assert "model: verdict INCONCLUSIVE (strict)" in str(info.value) and "--reference" in str(info.value)
+    x, y = digits_reference
+    assert amaxcheck.assert_not_degenerate(result, strict=True, reference=x, reference_labels=y).verdict == "healthy"
+
+
 def test_failure_lists_every_class_with_value_threshold_and_image(result, tmp_path):
     with artifacts_to(tmp_path / "out") as scope:
         with pytest.raises(AssertionError) as info:
