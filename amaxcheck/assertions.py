@@ -257,14 +257,9 @@ def assert_not_degenerate(result: Any, max_degeneracy: float = 0.5, *, reference
     is usually ``inconclusive``, which passes unless ``strict=True``.
     """
     __tracebackhide__ = True
-    scope = current_scope()
-    kwargs = {"verdict": True, **check_kwargs, "max_degeneracy": float(max_degeneracy),
-              "reference": reference, "reference_labels": reference_labels}
-    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None
-                       and _check_matches(r, "degeneracy", max_degeneracy))
-    report = _report_for(result, scope, reuse, kwargs, "assert_not_degenerate")
-    return _fail_if(report, "assert_not_degenerate", lambda c: c.name == "degeneracy", artifacts_dir, scope,
-                    extra=lambda r: _model_verdict_lines(r, strict))
+    return _threshold_assertion(result, "assert_not_degenerate", "degeneracy", "max_degeneracy", max_degeneracy,
+                                {"verdict": True, **check_kwargs}, reference, reference_labels, artifacts_dir,
+                                extra=lambda r: _model_verdict_lines(r, strict))
 
 
 def assert_naturalness(result: Any, min_naturalness: float = 0.5, *, reference: Any = None,
@@ -277,13 +272,22 @@ def assert_naturalness(result: Any, min_naturalness: float = 0.5, *, reference: 
     data. Cheap: no verdict controls are synthesized.
     """
     __tracebackhide__ = True
+    return _threshold_assertion(result, "assert_naturalness", "naturalness", "min_naturalness", min_naturalness,
+                                {"verdict": False, **check_kwargs}, reference, reference_labels, artifacts_dir)
+
+
+def _threshold_assertion(result: Any, helper: str, check: str, option: str, threshold: float,
+                         kwargs: dict[str, Any], reference: Any, reference_labels: Any,
+                         artifacts_dir: str | Path | None, extra: Callable[[Any], list[str]] = lambda r: []) -> Any:
+    """Check ``result`` with ``option=threshold`` (reusing a report made with the same one) and fail on ``check``."""
+    __tracebackhide__ = True
     scope = current_scope()
-    kwargs = {"verdict": False, **check_kwargs, "min_naturalness": float(min_naturalness),
-              "reference": reference, "reference_labels": reference_labels}
-    reuse = lambda r: (not check_kwargs and reference is None and reference_labels is None
-                       and _check_matches(r, "naturalness", min_naturalness))
-    report = _report_for(result, scope, reuse, kwargs, "assert_naturalness")
-    return _fail_if(report, "assert_naturalness", lambda c: c.name == "naturalness", artifacts_dir, scope)
+    plain = set(kwargs) <= {"verdict"}
+    kwargs = {**kwargs, option: float(threshold), "reference": reference, "reference_labels": reference_labels}
+    reuse = lambda r: (plain and reference is None and reference_labels is None
+                       and _check_matches(r, check, threshold))
+    report = _report_for(result, scope, reuse, kwargs, helper)
+    return _fail_if(report, helper, lambda c: c.name == check, artifacts_dir, scope, extra=extra)
 
 
 def _model_verdict_lines(report: Any, strict: bool = False) -> list[str]:
