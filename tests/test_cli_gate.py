@@ -110,7 +110,9 @@ def test_junit_xml_parses_with_one_testcase_per_class_and_check(full_run):
     doc = strict_json(full_run["out"] / "out" / "report.json")
     root = ET.parse(full_run["out"] / "out" / "junit.xml").getroot()
     cases = root.findall("testsuite/testcase")
-    assert len(cases) == sum(len(c["checks"]) for c in doc["classes"])
+    assert len(cases) == sum(len(c["checks"]) for c in doc["classes"]) + 1  # + the model's verdict
+    verdict = next(case for case in cases if case.get("classname") == "amaxcheck.digits_cnn.model")
+    assert verdict.get("name") == "verdict" and verdict.find("failure") is None
     assert root.find("testsuite").get("failures") == "0" and not root.findall(".//failure")
     names = {(case.get("classname"), case.get("name")) for case in cases}
     assert ("amaxcheck.digits_cnn.class_003_3", "confidence") in names

@@ -277,6 +277,9 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
     model = doc.get("model") or {}
     model_slug = slug(Path(str(model.get("path", "model"))).stem or "model")
     cases = [(c, k) for c in doc.get("classes", []) for k in c.get("checks", [])]
+    verdict_case = _verdict_check(doc)
+    if verdict_case is not None:
+        cases.append(({"index": -1, "label": "model", "reasons": doc.get("reasons", [])}, verdict_case))
     failures = sum(1 for _, k in cases if k.get("status") == "fail")
     skipped = sum(1 for _, k in cases if k.get("status") == "skip")
     wall = (doc.get("gate") or {}).get("wall_time_s") or 0.0
@@ -288,21 +291,28 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
                                               "hostname": socket.gethostname()})
     settings = doc.get("settings") or {}
     _props(suite, {
-        "passed": doc.get("passed"), "degenerate": doc.get("degenerate"), "degeneracy": doc.get("degeneracy"),
+        "passed": doc.get("passed"), "verdict": doc.get("verdict"), "degenerate": doc.get("degenerate"),
+        "degeneracy": doc.get("degeneracy"), "naturalness": doc.get("naturalness"),
         "model": {k: model.get(k) for k in ("path", "sha256", "input_shape", "n_classes")},
         "settings": {k: settings.get(k) for k in ("seed", "steps", "restarts", "input_range") if k in settings},
         "thresholds": doc.get("thresholds") or {}, "versions": doc.get("versions") or {},
     })
     for c, k in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"amaxcheck.{model_slug}.class_{int(c['index']):03d}_{slug(c['label'])}",
-                             name=str(k["name"]), time="0")
-        _props(case, {"class_index": c["index"], "label": c["label"], "value": k.get("value"),
-                      "threshold": k.get("threshold"), "confidence": c.get("confidence"), "margin": c.get("margin"),
-                      "in_top_k": c.get("in_top_k"), "degeneracy": c.get("degeneracy"), "degenerate": c.get("degenerate"),
-                      "signal": c.get("signals") or {}, "stat": c.get("stats") or {}, "image": c.get("image")})
+        where = "model" if c["index"] == -1 else f"class_{int(c['index']):03d}_{slug(c['label'])}"
+        case = ET.SubElement(suite, "testcase", classname=f"amaxcheck.{model_slug}.{where}", name=str(k["name"]), time="0")
+        if c["index"] == -1:
+            _props(case, {"value": k.get("value"), "naturalness": doc.get("naturalness"),
+                          "signal": {s.get("name"): s.get("says") for s in doc.get("signals", [])}})
+        else:
+            _props(case, {"class_index": c["index"], "label": c["label"], "value": k.get("value"),
+                          "threshold": k.get("threshold"), "confidence": c.get("confidence"), "margin": c.get("margin"),
+                          "in_top_k": c.get("in_top_k"), "degeneracy": c.get("degeneracy"),
+                          "degenerate": c.get("degenerate"), "signal": c.get("signals") or {},
+                          "stat": c.get("stats") or {}, "image": c.get("image")})
         message = str(k.get("message", ""))
         if k.get("status") == "fail":
-            body = "\n".join([f"class {c['index']} ({c['label']}), check {k['name']}: {message}",
+            subject = "model" if c["index"] == -1 else f"class {c['index']} ({c['label']})"
+            body = "\n".join([f"{subject}, check {k['name']}: {message}",
                               f"value {_prop_value(k.get('value'))}, threshold {_prop_value(k.get('threshold'))}",
                               *[f"reason: {r}" for r in c.get("reasons", [])]])
             ET.SubElement(case, "failure", message=message, type=f"amaxcheck.{k['name']}").text = body
@@ -316,6 +326,17 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
             element.attrib[name] = xml_text(value)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _verdict_check(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model-level verdict as one more check (a JUnit testcase): fails when degenerate, or inconclusive and strict."""
+    verdict = doc.get("verdict")
+    if verdict is None:
+        return None
+    failed = verdict == "degenerate" or (verdict == "inconclusive" and bool(doc.get("strict")))
+    reasons = "; ".join(doc.get("reasons", []))
+    return {"name": "verdict", "status": "fail" if failed else "pass", "value": verdict,
+            "threshold": "strict" if doc.get("strict") else None, "message": f"model verdict {verdict}: {reasons}"}
 
 
 def write_junit(doc: Mapping[str, Any], path: str | os.PathLike) -> Path:
