@@ -6,13 +6,16 @@ always agree and can be produced without TensorFlow. Files are written
 atomically.
 
 JSON contract (keys are only ever added): ``schema_version``, ``passed``,
-``degenerate``, ``degeneracy``, ``reasons``, ``thresholds``, ``controls``,
+``verdict`` (``"healthy"``, ``"degenerate"``, ``"inconclusive"`` or null),
+``degenerate``, ``degeneracy``, ``naturalness``, ``reasons``, ``signals``
+[{``name``, ``value``, ``null``, ``says``, ``reason``, ``details``}],
+``strict``, ``thresholds``, ``controls``,
 ``model`` {``path``, ``sha256``, ``input_shape``, ``n_classes``, ...},
 ``settings`` {..., ``seed``}, ``versions`` {``amaxcheck``, ``tensorflow``,
 ``keras``, ``numpy``, ``skimage``}, ``classes`` [{``index``, ``label``,
 ``confidence``, ``margin``, ``top_k`` [{``index``, ``label``, ``p``}],
 ``in_top_k``, ``degeneracy``, ``degenerate``, ``reasons``, ``signals``,
-``stats``, ``checks`` [{``name``, ``status``, ``value``, ``threshold``,
+``naturalness``, ``stats``, ``checks`` [{``name``, ``status``, ``value``, ``threshold``,
 ``message``}], ``image``}], ``gate`` {``command``, ``wall_time_s``, ``notes``}.
 """
 from __future__ import annotations
