@@ -59,8 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also check with reference data (a held-out slice of the test set); --no-reference skips it")
     p.add_argument("--reference-size", type=int, default=200, help="reference images per model (from its test set)")
     p.add_argument("--out", type=Path, default=Path("verdict_zoo.json"), help="JSON of everything measured")
-    p.add_argument("--tables-from", type=Path, default=None,
-                   help="print the tables of an earlier run's JSON (also a partial one) and exit")
+    p.add_argument("--tables-from", type=Path, nargs="+", default=None,
+                   help="print the tables of earlier runs' JSON files (partial ones too), merged, and exit")
     args = p.parse_args(argv)
     args.datasets = _names(args.datasets, zoo.DATASETS, "data sets")
     args.archs = _names(args.archs, zoo.ARCHS, "architectures")
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     modes = MODES if args.reference else ("noref",)
     if args.tables_from is not None:
-        print_tables(json.loads(args.tables_from.read_text())["models"], modes)
+        print_tables([row for path in args.tables_from for row in json.loads(path.read_text())["models"]], modes)
         return
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     rows: list[dict[str, Any]] = []

@@ -197,7 +197,7 @@ def _check_full_run(pytester: pytest.Pytester, result: pytest.RunResult, tests: 
     # JUnit properties and the summary
     props = tests["test_with_reference_data"][1]
     assert float(props["amaxcheck_min_confidence"]) >= 0.9
-    assert 0.0 <= float(props["amaxcheck_max_degeneracy"]) <= 0.5
+    assert 0.0 <= float(props["amaxcheck_max_degeneracy"]) <= 0.5 and props["amaxcheck_verdict"] == "healthy"
     assert props["amaxcheck_confidence[7]"] and props["amaxcheck_failed_classes"] == "0"
     assert tests["test_impossible_confidence"][1]["amaxcheck_artifacts"] == str(folder)
     match = re.search(r"(\d+) synthesis run\(s\), (\d+) served from the session cache", out)

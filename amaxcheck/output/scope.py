@@ -176,6 +176,9 @@ class ArtifactScope:
         if degen:
             props.append(("amaxcheck_max_degeneracy", round(max(degen), 6)))
         props.append(("amaxcheck_failed_classes", sum(1 for r in self.reports for c in r.failed_classes)))
+        verdicts = [r.verdict for r in self.reports if getattr(r, "verdict", None) is not None]
+        if verdicts:  # the latest verdict, as the test saw it
+            props.append(("amaxcheck_verdict", verdicts[-1]))
         if len(classes) <= per_class_limit:
             for c in classes:
                 if _finite(c.confidence):
