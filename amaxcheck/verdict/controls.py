@@ -1,10 +1,16 @@
-"""Controls the degeneracy verdict is measured against.
+"""The learned-nothing controls the verdict measures a model against.
 
-* :func:`shuffled_twin` -- the model with each weight tensor's values permuted:
-  same architecture and weight statistics, learning destroyed. Its ideal inputs
-  are the degenerate floor, with no reference data needed.
-* :func:`white_noise` -- uniform noise of the input's shape and range, the
-  noise anchor when no twin can be built.
+* :func:`reinitialized_twin` / :func:`reinitialize` -- the model with every
+  trainable layer redrawn from its own initializers (Adebayo et al. 2018): what
+  the user's training started from.
+* :func:`learned_nothing_control` -- :data:`~amaxcheck.defaults.CONTROL_TWINS`
+  such twins ascending a fixed sample of classes with a fixed seed, as plain
+  arrays (:class:`ControlEvidence`), cached; the same for any subset of classes
+  and any user seed.
+* :func:`shuffled_twin` -- each weight tensor permuted (the 0.1 control, kept
+  for :mod:`amaxcheck.properties`; the verdict no longer uses it: it permutes
+  BatchNorm statistics independently of the kernels, a network no training makes).
+* :func:`white_noise` -- uniform noise of the input's shape and range.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ def shuffled_twin(model: Any, seed: int = 0) -> Any:
     except Exception as exc:  # clone_model raises a variety of errors for custom models
         raise ModelError(
             f"cannot build a shuffled-weights twin of {type(model).__name__} ({exc}); "
-            "the verdict falls back to white-noise controls (pass twin=False to silence this)"
+            "Keras can clone functional and Sequential models"
         ) from exc
     rng = np.random.default_rng(seed)
     weights = [np.asarray(w) for w in model.get_weights()]
