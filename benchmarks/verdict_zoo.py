@@ -247,7 +247,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     modes = MODES if args.reference else ("noref",)
     if args.tables_from is not None:
-        print_tables([row for path in args.tables_from for row in json.loads(path.read_text())["models"]], modes)
+        merged: dict[tuple, dict[str, Any]] = {}
+        for path in args.tables_from:  # a model measured by two runs counts once (the first)
+            for row in json.loads(path.read_text())["models"]:
+                merged.setdefault((row["dataset"], row["arch"], row["kind"], row["seed"]), row)
+        print_tables(list(merged.values()), modes)
         return
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     rows: list[dict[str, Any]] = []
