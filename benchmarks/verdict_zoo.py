@@ -104,6 +104,7 @@ def measure(model: Any, data: zoo.ZooData, args: argparse.Namespace, seed: int) 
             summary["check_seconds"] = round(time.perf_counter() - t0, 2)
             if run:
                 out[mode]["subset_verdict"] = summary["verdict"]
+                out[mode]["subset_signals"] = summary["signals"]
             else:
                 out[mode] = summary
     out["reference_images"] = n_ref if args.reference else 0
@@ -124,6 +125,33 @@ def run_one(dataset: zoo.ZooData, arch: str, kind: str, seed: int, args: argpars
     return row
 
 
+def truth(row: dict[str, Any]) -> str:
+    """``healthy`` / ``learned_nothing`` by kind; a healthy-kind model whose test accuracy did not beat the majority
+    label's share (training failed, e.g. FGSM on a tiny set) is ``failed_training``: it learned nothing usable."""
+    chance = ((row.get("ref") or {}).get("signals", {}).get("held_out_accuracy") or {}).get("null")
+    if row["truth"] == "healthy" and chance is not None and row.get("test_accuracy", 1.0) <= chance:
+        return "failed_training"
+    return str(row["truth"])
+
+
+def redecide(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply today's :func:`~amaxcheck.verdict.decision.decide` to the stored signals of earlier runs."""
+    from amaxcheck.verdict.decision import decide
+    from amaxcheck.verdict.signals import Signal
+
+    def verdict(stored: dict[str, Any]) -> str:
+        return decide([Signal(n, v["value"], v["null"], v["says"], "") for n, v in stored.items()]).verdict
+
+    for row in rows:
+        for mode in MODES:
+            if mode in row and "error" not in row:
+                row[mode]["verdict"] = verdict(row[mode]["signals"])
+                # runs before subset signals were stored cannot be re-decided: their subset verdict is unknown
+                row[mode]["subset_verdict"] = (verdict(row[mode]["subset_signals"])
+                                               if "subset_signals" in row[mode] else None)
+    return rows
+
+
 def _verdict(row: dict[str, Any], mode: str) -> str:
     if "error" in row or mode not in row:
         return "error"
@@ -135,12 +163,12 @@ def confusion_table(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
     cols = (*VERDICTS, "error")
     head = "| truth | " + " | ".join(f"{m}: {c}" for m in modes for c in cols) + " | verdict changed by subset+seed |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for truth in ("healthy", "learned_nothing"):
-        sel = [r for r in rows if r["truth"] == truth]
+    for name in ("healthy", "failed_training", "learned_nothing"):
+        sel = [r for r in rows if truth(r) == name]
         counts = [sum(_verdict(r, m) == c for r in sel) for m in modes for c in cols]
-        changed = sum(1 for r in sel for m in modes if m in r and r[m].get("subset_verdict") not in
-                      (None, r[m]["verdict"]))
-        lines.append(f"| {truth} (n={len(sel)}) | " + " | ".join(str(n) for n in counts) + f" | {changed} |")
+        known = [(r, m) for r in sel for m in modes if m in r and r[m].get("subset_verdict") is not None]
+        changed = f"{sum(r[m]['subset_verdict'] != r[m]['verdict'] for r, m in known)} of {len(known)}" if known else "n/a"
+        lines.append(f"| {name} (n={len(sel)}) | " + " | ".join(str(n) for n in counts) + f" | {changed} |")
     return "\n".join(lines)
 
 
@@ -226,6 +254,7 @@ def run_fer(path: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
                 summary = _summary(amaxcheck.check(result, model, **kw))
                 if run:
                     out[mode]["subset_verdict"] = summary["verdict"]
+                    out[mode]["subset_signals"] = summary["signals"]
                 else:
                     out[mode] = summary
         row.update(out)
@@ -251,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in args.tables_from:  # a model measured by two runs counts once (the first)
             for row in json.loads(path.read_text())["models"]:
                 merged.setdefault((row["dataset"], row["arch"], row["kind"], row["seed"]), row)
-        print_tables(list(merged.values()), modes)
+        print_tables(redecide(list(merged.values())), modes)
         return
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     rows: list[dict[str, Any]] = []
