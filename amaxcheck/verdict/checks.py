@@ -30,9 +30,6 @@ from . import stats as S
 from .decision import Decision, decide
 from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
 
-#: per-class signals (``ClassReport.signals``): reach as a degeneracy in [0, 1], then the naturalness parts
-SIGNALS = ("reach", "content", "spectrum", "robustness", "alignment")
-
 
 # --------------------------------------------------------------------------- validation
 def validate_reference(reference: Any, reference_labels: Any, input_shape: Sequence[int],

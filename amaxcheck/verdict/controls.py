@@ -185,6 +185,7 @@ def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlE
 def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[int, ...]) -> ControlEvidence:
     from ..ascent.engine import adapter_for, synthesize
     from . import stats as S
+    from .checks import ascent_delta
 
     twin = reinitialized_twin(model, seeds[0])
     model_vars = _trainable_variables(model)
@@ -200,8 +201,7 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
         probs = adapter_for(twin, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
         rows = [np.flatnonzero(res.classes == c) for c in classes]
         reach.append([float(probs[idx, c].max()) for idx, c in zip(rows, classes)])
-        start = res.initial_images if res.initial_images is not None else np.zeros_like(res.images)
-        agreement.append([S.restart_agreement(res.images[idx] - start[idx]) for idx in rows])
+        agreement.append([S.restart_agreement(ascent_delta(res, idx)) for idx in rows])
     second = second if second is not None else first
     weights = tuple(
         LayerWeights(f"{layer.name}/{str(var.name).split('/')[-1]}", np.asarray(var), fresh,
