@@ -41,6 +41,7 @@ __all__ = [
     "ClassSelectionError",
     "ConfigError",
     "DataError",
+    "InputRangeError",
     "ModelError",
     "ModelLoadError",
     "NoGradientError",
@@ -95,7 +96,7 @@ _LAZY = {
     **{name: "errors" for name in (
         "AmaxcheckError", "ArgumentTypeError", "ModelError", "ClassSelectionError", "NoGradientError",
         "AscentDivergedError", "ModelLoadError", "UnsafeModelError", "ReferenceDataError", "DataError",
-        "BaselineError", "ConfigError")},
+        "BaselineError", "ConfigError", "InputRangeError")},
 }
 
 
@@ -134,6 +135,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ClassSelectionError,
         ConfigError,
         DataError,
+        InputRangeError,
         ModelError,
         ModelLoadError,
         NoGradientError,

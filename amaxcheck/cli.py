@@ -50,9 +50,10 @@ DEFAULTS: dict[str, Any] = {
     "classes": "all", "steps": D.STEPS, "restarts": D.RESTARTS, "seed": D.SEED,
     "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
     "max_degeneracy": D.MAX_DEGENERACY, "min_naturalness": D.MIN_NATURALNESS, "strict": D.STRICT, "quiet": False,
+    "head": D.HEAD,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
-              "fixed_inputs")
+              "fixed_inputs", "head")
 
 
 class UsageError(ConfigError):
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="multi-input models: one example for each input not synthesized, keyed by input name")
     common.add_argument("--model-output", dest="model_output", metavar="NAME",
                         help="multi-output models: the output holding the class scores (name or index)")
+    common.add_argument("--head", choices=D.HEADS, metavar="KIND",
+                        help="what the class scores mean: auto (read from the model; default), softmax, binary "
+                             "(one sigmoid unit: classes 0 and 1) or multilabel (independent sigmoids)")
     common.add_argument("--quiet", action="store_true", default=None, help="no progress, table or notes; only the verdict line")
     common.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines")
 
@@ -278,7 +282,7 @@ def ascent_config(values: dict[str, Any]) -> Any:
     fixed: Any = read_fixed_inputs(values["fixed_inputs"]) if values.get("fixed_inputs") else None  # frozen by the config
     return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
                         input_range=values["input_range"], input=_name_or_index(values.get("input")),
-                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed)
+                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values["head"])
 
 
 def _name_or_index(value: Any) -> str | int | None:
@@ -365,12 +369,12 @@ def _load_inputs(opts: Options, console: _Console, *, debug: bool) -> _Loaded:
     return _Loaded(model, labels, reference, kind)
 
 
-def _model_facts(model: Any, config: Any) -> tuple[tuple[int, ...], int]:
-    """Input shape (without batch) and number of classes, as the engine will see them (``config``'s input/output)."""
+def _model_facts(model: Any, config: Any) -> tuple[tuple[int, ...], int, str]:
+    """Input shape (without batch), number of classes and head, as the engine will see them (``config``'s settings)."""
     from .ascent.engine import adapter_for
 
     adapter = adapter_for(model, config)
-    return tuple(adapter.input_shape), int(adapter.n_classes)
+    return tuple(adapter.input_shape), int(adapter.n_classes), str(adapter.head)
 
 
 def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool) -> int:
@@ -383,11 +387,11 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
         if not opts.quiet:
             print(f"amaxcheck: note: {note}", file=sys.stderr)
     loaded = _load_inputs(opts, console, debug=debug)
-    input_shape, n_classes = _model_facts(loaded.model, opts.ascent)
+    input_shape, n_classes, head = _model_facts(loaded.model, opts.ascent)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} "
                           "classes; give exactly one name per class, in class-index order")
-    ref_x, ref_y = _reference(opts, loaded, input_shape, n_classes)
+    ref_x, ref_y = _reference(opts, loaded, input_shape, n_classes, head)
     if opts.top_k > n_classes:
         raise ConfigError(f"--top-k {opts.top_k} exceeds the model's {n_classes} classes")
 
@@ -407,7 +411,8 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     return EXIT_PASS if doc["passed"] else EXIT_FAIL
 
 
-def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_classes: int) -> tuple[Any, Any]:
+def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_classes: int,
+               head: str) -> tuple[Any, Any]:
     """``--reference`` as validated arrays ``(x, y)``, or ``(None, None)``."""
     from .verdict.checks import validate_reference
 
@@ -418,7 +423,7 @@ def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_c
     else:
         ref_x, ref_y = loaded.reference
     try:
-        return validate_reference(ref_x, ref_y, input_shape, opts.input_range, n_classes)
+        return validate_reference(ref_x, ref_y, input_shape, opts.input_range, n_classes, head)
     except ReferenceDataError as exc:
         raise ReferenceDataError(f"--reference {opts.reference!r}: {exc}") from exc
 
@@ -438,7 +443,7 @@ def _gate_extras(opts: Options, loaded: _Loaded, result: Any, ref_x: Any, argv: 
     model_info = {
         "path": str(opts.model), "sha256": loading.sha256_of(opts.model), "input_shape": list(result.input_shape),
         "n_classes": int(result.n_classes), "name": result.model_name, "format": loaded.kind,
-        "fingerprint": result.model_fingerprint, "logits_source": result.logits_source,
+        "fingerprint": result.model_fingerprint, "logits_source": result.logits_source, "head": result.head,
     }
     gate_info = {"command": ["amaxcheck", *argv], "wall_time_s": round(time.perf_counter() - started, 3),
                  "notes": notes}
@@ -498,7 +503,7 @@ def run_show(opts: Options, *, debug: bool) -> int:
 
     console = _Console(bool(opts.quiet))
     loaded = _load_inputs(opts, console, debug=debug)
-    _, n_classes = _model_facts(loaded.model, opts.ascent)
+    _, n_classes, _ = _model_facts(loaded.model, opts.ascent)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} classes")
     items = _resolve_class_items(parse_classes(opts.cls), loaded.labels)

@@ -28,6 +28,10 @@ MAX_BATCH = 256
 PARAMETERIZATION = "pixel"
 #: per-step random transforms ("auto" scales with the image size)
 TRANSFORMS = "auto"
+#: what the class scores mean: "auto" (read from the model), "softmax", "binary" or "multilabel"
+HEAD = "auto"
+#: every head amaxcheck reads (see ``AscentConfig.head``)
+HEADS = ("auto", "softmax", "binary", "multilabel")
 
 # --------------------------------------------------------------------------- the checks
 #: target probability the best restart must reach

@@ -65,6 +65,10 @@ class ConfigError(AmaxcheckError, ValueError):
     """A setting (CLI flag, pytest option, pyproject value) is invalid."""
 
 
+class InputRangeError(ConfigError):
+    """The declared input range contradicts the model's own layers or the reference images."""
+
+
 class ArgumentTypeError(ConfigError, TypeError):
     """An argument has the wrong type (also a ``TypeError``, so generic handlers still catch it)."""
 

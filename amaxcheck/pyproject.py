@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from . import _validate as V
+from . import defaults as D
 from .errors import ConfigError
 from .loading import looks_like_module_function
 
 PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
-OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "output", "input")
+OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "output", "input", "head")
 #: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
 DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
@@ -150,6 +151,10 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: {name} must be the model {name}'s name or index (a string or an integer >= 0), "
                           f"got {value!r}")
+    if key == "head":
+        if value not in D.HEADS:
+            raise ConfigError(f"{where}: head must be one of {', '.join(repr(h) for h in D.HEADS)}, got {value!r}")
+        return value
     if key == "input_range":
         if isinstance(value, str):
             return value

@@ -131,9 +131,10 @@ def undefined_size_model():
     return keras.Model(inp, layers.Dense(3, activation="softmax")(x))
 
 
-def single_output_unit_model():
+def single_softmax_unit_model():
+    """A softmax over one unit: 1.0 for every input (a single sigmoid unit is a binary head, see test_heads)."""
     inp = keras.Input((8, 8, 1))
-    return keras.Model(inp, layers.Dense(1, activation="sigmoid")(layers.Flatten()(inp)))
+    return keras.Model(inp, layers.Dense(1, activation="softmax")(layers.Flatten()(inp)))
 
 
 def weights_of(model) -> list[np.ndarray]:

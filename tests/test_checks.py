@@ -98,9 +98,9 @@ def test_bad_arguments(result):
         amaxcheck.check(broken)
 
 
-def test_single_class_model_is_refused():
-    with pytest.raises(ModelError, match="single output unit"):
-        amaxcheck.synthesize(M.single_output_unit_model(), [0], steps=4, restarts=1, progress=False)
+def test_single_softmax_unit_is_refused():
+    with pytest.raises(ModelError, match="softmax over a single unit"):
+        amaxcheck.synthesize(M.single_softmax_unit_model(), [0], steps=4, restarts=1, progress=False)
 
 
 def test_non_image_inputs_skip_spatial_statistics_but_still_run():

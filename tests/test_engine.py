@@ -225,7 +225,7 @@ def test_multi_output_without_choice_lists_outputs():
 @pytest.mark.parametrize("factory, message", [
     (M.video_model, "wrong input rank"),
     (M.undefined_size_model, "undefined dimensions"),
-    (M.single_output_unit_model, "single output unit"),
+    (M.single_softmax_unit_model, "softmax over a single unit"),
 ])
 def test_unusable_shapes_are_explained(factory, message):
     with pytest.raises(ModelError, match=message):

@@ -97,6 +97,12 @@ class AscentConfig:
         Needed for subclassed models or inputs with undefined sizes.
     jit_compile : bool
         XLA-compile the chunk (measured slower on CPU for small CNNs; off by default).
+    head : "auto" | "softmax" | "binary" | "multilabel"
+        What the class scores mean. ``"auto"`` reads it from the model: one sigmoid
+        unit is ``"binary"`` (two classes, probabilities ``1 - p`` and ``p``), a final
+        sigmoid over several units ``"multilabel"`` (each class its own probability),
+        anything else ``"softmax"``. Say it for outputs that cannot show it, e.g. a
+        linear multi-label output trained with ``from_logits=True``.
     """
 
     restarts: int = D.RESTARTS
@@ -117,6 +123,7 @@ class AscentConfig:
     fixed_inputs: tuple[tuple[str, FrozenArray], ...] | None = None
     input_shape: tuple[int, ...] | None = None
     jit_compile: bool = False
+    head: str = D.HEAD
 
     def __post_init__(self) -> None:
         _set = object.__setattr__
@@ -146,6 +153,8 @@ class AscentConfig:
             raise ArgumentTypeError(f"jit_compile must be True or False, got {self.jit_compile!r}")
         _set(self, "jit_compile", bool(self.jit_compile))
         _set(self, "fixed_inputs", _freeze_fixed(self.fixed_inputs))
+        if self.head not in D.HEADS:
+            raise ConfigError(f"head={self.head!r} is not a head amaxcheck knows; use one of {', '.join(D.HEADS)}")
         if self.input_shape is not None:
             _set(self, "input_shape", tuple(V.integer(d, "input_shape entries", 1) for d in self.input_shape))
 
@@ -179,7 +188,7 @@ class AscentConfig:
     @property
     def adapter_key(self) -> tuple[Any, ...]:
         """The settings that decide how scores are read out of the model."""
-        return (self.input, self.output, self.fixed_inputs, self.input_shape)
+        return (self.input, self.output, self.fixed_inputs, self.input_shape, self.head)
 
     def graph_key(self) -> AscentConfig:
         """This config with every setting that does not change the compiled graph set to its default.
@@ -209,7 +218,7 @@ class AscentConfig:
             "learning_rate": self.learning_rate, "stop_at": self.stop_at, "check_every": self.check_every,
             "max_batch": self.max_batch,
             "preprocess": None if self.preprocess is None else getattr(self.preprocess, "__name__", "callable"),
-            "output": self.output, "jit_compile": self.jit_compile,
+            "output": self.output, "jit_compile": self.jit_compile, "head": self.head,
         }
 
     @classmethod

@@ -28,6 +28,7 @@ from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, ModelError
 from .config import AscentConfig
 from .gradient_probe import check_gradient_path
+from .input_range import check_model_range
 from .model_adapter import ModelAdapter, adapt, fingerprint, require_model
 from .objectives import AscentContext, Objective
 from .parameterization import Parameterization, image_layout
@@ -211,7 +212,7 @@ def adapter_for(model: Any, config: AscentConfig) -> ModelAdapter:
     require_model(model)
     return _cache.ENGINES.get_or_build(model, ("adapter", config.adapter_key), lambda: adapt(
         model, input=config.input, output=config.output, fixed_inputs=config.fixed_input_arrays or None,
-        input_shape=config.input_shape))
+        input_shape=config.input_shape, head=config.head))
 
 
 def engine_for(model: Any, config: AscentConfig) -> _Engine:
@@ -339,14 +340,15 @@ def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: Asc
     initial = (lo + (hi - lo) * engine.to_unit(plan.params0)).astype(np.float32)
     adapter = engine.adapter
     settings = {"classes": targets, **config.as_dict(), "transforms": engine.transforms.as_dict(),
-                "input": adapter.input_names[adapter.input_index], "history_stride": trace.stride}
+                "input": adapter.input_names[adapter.input_index], "history_stride": trace.stride,
+                "head": adapter.head}
     return SynthesisResult(
         images=images, classes=plan.classes, restarts=plan.restarts, probabilities=adapter.probabilities(images),
         history=trace.history, steps_run=trace.steps_run, settings=settings, input_range=(lo, hi),
         n_classes=adapter.n_classes, labels=labels, logits_source=adapter.logits_source,
         model_name=getattr(model, "name", type(model).__name__), model_fingerprint=fingerprint(model),
         wall_time=time.perf_counter() - started, diverged=trace.diverged_at >= 0, initial_images=initial,
-        config=config,
+        config=config, head=adapter.head,
     ).bind(model)
 
 
@@ -426,6 +428,8 @@ def synthesize(
                  "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile}
     config = _merge_config(config, given)
     engine = engine_for(model, config)
+    if config.preprocess is None:  # a preprocess callable sits between the raw range and the model's layers
+        check_model_range(model, config.input_range, engine.adapter.input_index)
     labels = _checked_labels(labels, engine.adapter.n_classes)
     targets = resolve_classes(classes, engine.adapter.n_classes, labels)
     plan = _plan(engine, targets, config)

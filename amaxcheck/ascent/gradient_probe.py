@@ -70,7 +70,9 @@ def check_gradient_path(adapter: ModelAdapter, x_raw: np.ndarray,
     whose output no longer depends on the input.
     """
     x = tf.constant(x_raw, tf.float32)
-    has_path, nonzero = _gradient_flags(lambda v: adapter.scores(adapter.prepared(v, preprocess))[0], x)
+    # Weighted by class index: a plain sum of a binary head's logits [-z/2, z/2] is 0 for every input.
+    weights = tf.range(1, adapter.n_classes + 1, dtype=tf.float32)
+    has_path, nonzero = _gradient_flags(lambda v: adapter.scores(adapter.prepared(v, preprocess))[0] * weights, x)
     if nonzero:
         return
     culprit = _find_gradient_cut(adapter, x, preprocess)

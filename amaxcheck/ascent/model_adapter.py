@@ -9,6 +9,12 @@ that the engine calls inside its compiled loop:
   (``Dense(activation=...)``, ``Activation``, ``Softmax``), reading it through
   a new functional view of the *same* layers; the user's model is never
   rebuilt, mutated or re-saved;
+* reads the head (:data:`HEADS`): ``"softmax"`` (exclusive classes),
+  ``"binary"`` (one sigmoid unit ``p``: two classes with logits ``[-z/2, z/2]``,
+  so class 1 ascends the logit ``z``, class 0 descends it, and the probabilities
+  are exactly ``[1 - p, p]``) or ``"multilabel"`` (N independent sigmoids:
+  each class its own logit ``z_c`` and probability ``sigmoid(z_c)``; nothing
+  is normalized across classes);
 * otherwise treats the output as logits, or, if it looks like probabilities
   it cannot bypass (e.g. subclassed models), optimizes log-probabilities and
   says so in ``logits_source``.
@@ -30,6 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..defaults import HEADS
 from ..errors import ModelError
 
 
@@ -42,12 +49,13 @@ class ModelAdapter:
     input_names: list[str]
     output_index: int | None
     n_classes: int
-    score_kind: str  # "softmax" | "sigmoid" | "logits" | "probabilities"
+    score_kind: str  # how the output is read: "softmax" | "sigmoid" | "logits" | "probabilities"
     logits_source: str
     fixed_inputs: dict[int, np.ndarray] = field(default_factory=dict)
     _tap: Any = None  # keras.Model from inputs to [pre-activation, *layer outputs]
     _head: Any = None  # Dense layer whose activation is bypassed, if any
     _tap_layers: tuple[str, ...] = ()
+    head: str = "softmax"  # what the classes mean: one of HEADS
 
     @property
     def model(self) -> Any:
@@ -88,13 +96,19 @@ class ModelAdapter:
         else:
             pre, acts = self._select_output(self.model(self.model_inputs(x), training=False)), {}
         pre = tf.cast(pre, tf.float32)
-        if self.score_kind == "probabilities":
-            logits = tf.math.log(tf.clip_by_value(pre, 1e-30, 1.0))
-            log_probs = logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
-        elif self.score_kind == "sigmoid":
-            logits, log_probs = pre, tf.math.log_sigmoid(pre)
-        else:  # softmax head bypassed, or raw logits output
-            logits, log_probs = pre, tf.nn.log_softmax(pre, axis=-1)
+        if self.head == "softmax":
+            if self.score_kind == "probabilities":
+                logits = tf.math.log(tf.clip_by_value(pre, 1e-30, 1.0))
+                log_probs = logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+            else:  # softmax head bypassed, or raw logits output
+                logits, log_probs = pre, tf.nn.log_softmax(pre, axis=-1)
+        else:  # independent sigmoids: binary (one unit) or multi-label
+            z = _logit(pre) if self.score_kind == "probabilities" else pre
+            if self.head == "binary":
+                logits = tf.concat([-0.5 * z, 0.5 * z], axis=-1)  # softmax([-z/2, z/2]) == [1 - sigmoid(z), sigmoid(z)]
+                log_probs = tf.nn.log_softmax(logits, axis=-1)
+            else:
+                logits, log_probs = z, tf.math.log_sigmoid(z)
         return logits, log_probs, {k: tf.cast(v, tf.float32) for k, v in acts.items()}
 
     def _select_output(self, out: Any) -> tf.Tensor:
@@ -118,7 +132,10 @@ class ModelAdapter:
 
     def _probabilities(self, x: tf.Tensor) -> tf.Tensor:
         out = tf.cast(self._select_output(self.model(self.model_inputs(x), training=False)), tf.float32)
-        return tf.nn.softmax(out, axis=-1) if self.score_kind == "logits" else out
+        if self.head == "softmax":
+            return tf.nn.softmax(out, axis=-1) if self.score_kind == "logits" else out
+        p = tf.sigmoid(out) if self.score_kind == "logits" else out
+        return tf.concat([1.0 - p, p], axis=-1) if self.head == "binary" else p
 
     def with_layers(self, layer_names: Sequence[str]) -> ModelAdapter:
         """An adapter whose ``scores`` also returns the named layers' outputs."""
@@ -138,7 +155,7 @@ class ModelAdapter:
         clone._tap = keras.Model(model.inputs, [pre, *layer_outputs])
         clone._tap_layers = names
         clone._head = self._head
-        if self._tap is None and self.score_kind in ("softmax",):
+        if self._tap is None and self.score_kind in ("softmax", "sigmoid"):
             clone.score_kind = "probabilities"
         return clone
 
@@ -199,6 +216,14 @@ def _probe(model: Any, x: Any) -> Any:
     return model(x, training=False)
 
 
+def _logit(p: tf.Tensor) -> tf.Tensor:
+    """``log(p / (1 - p))``, the pre-sigmoid value of a probability (clipped away from 0 and 1)."""
+    p = tf.clip_by_value(p, 1e-7, 1.0 - 1e-7)
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
+
+
 # --------------------------------------------------------------------------- adapt
 @dataclass
 class _InputSide:
@@ -216,8 +241,15 @@ def adapt(
     output: str | int | None = None,
     fixed_inputs: Mapping[str, Any] | None = None,
     input_shape: Sequence[int] | None = None,
+    head: str = "auto",
 ) -> ModelAdapter:
-    """Inspect ``model`` and return the adapter the engine uses. Raises :class:`ModelError` on unusable models."""
+    """Inspect ``model`` and return the adapter the engine uses. Raises :class:`ModelError` on unusable models.
+
+    ``head`` (one of :data:`HEADS`): ``"auto"`` reads it from the model -- one output
+    unit is ``"binary"``, a final sigmoid over several units ``"multilabel"``,
+    anything else ``"softmax"``. Say it when the model cannot show it, e.g.
+    ``"multilabel"`` for a linear output trained with ``from_logits=True``.
+    """
     require_model(model)
     side = _input_side(model, input, input_shape)
     side.fixed = _fixed_inputs(model, side, fixed_inputs)
@@ -230,14 +262,38 @@ def adapt(
             "Pick another output with output=... (amaxcheck gate: --output NAME), or add a head that produces "
             "class scores"
         )
-    adapter.n_classes = int(out_shape[0])
-    if adapter.n_classes < 2:
-        raise ModelError(
-            "the model has a single output unit, so there are no classes to compare. For a binary "
-            "sigmoid classifier, wrap it to output two columns [1 - p, p] (keras.layers.Concatenate)"
-        )
-    _read_head(model, adapter, out_tensor)
+    _read_head(model, adapter, out_tensor, sigmoids=head == "multilabel" or out_shape[0] == 1)
+    adapter.head = _resolve_head(head, int(out_shape[0]), adapter)
+    adapter.n_classes = 2 if adapter.head == "binary" else int(out_shape[0])
+    if adapter.head == "binary":
+        adapter.logits_source += "; binary head: class 1 = the sigmoid's logit z, class 0 = -z (probabilities 1-p, p)"
     return adapter
+
+
+def _resolve_head(head: str, units: int, adapter: ModelAdapter) -> str:
+    """The head ``head`` names, or the one the model shows (``"auto"``); validated against its output."""
+    if head not in HEADS:
+        raise ModelError(f"head={head!r} is not a head amaxcheck knows; use one of {', '.join(HEADS)}")
+    if units == 0:
+        raise ModelError("the class-score output has no units; pick the output that holds class scores")
+    if units == 1 and adapter.score_kind == "softmax":
+        raise ModelError("the model ends in a softmax over a single unit, which is 1.0 for every input: it cannot tell "
+                         "anything apart. A binary classifier needs Dense(1, activation='sigmoid') or two softmax units")
+    if head == "auto":
+        head = "binary" if units == 1 else "multilabel" if adapter.score_kind == "sigmoid" else "softmax"
+    if (head == "binary") != (units == 1):
+        raise ModelError(
+            f"head={head!r} does not fit an output of {units} unit(s): a binary head is one sigmoid unit "
+            "(Dense(1, activation='sigmoid')); several units are head='softmax' or head='multilabel'")
+    if head == "softmax" and adapter.score_kind == "sigmoid":
+        raise ModelError(
+            "head='softmax' was asked for, but the model ends in independent sigmoids, so its class probabilities "
+            "do not sum to one; use head='multilabel' (or 'auto'), or give the model a softmax output")
+    if head != "softmax" and adapter.score_kind == "softmax":
+        raise ModelError(
+            f"head={head!r} was asked for, but the model ends in a softmax (exclusive classes); use head='softmax' "
+            "(or 'auto')")
+    return head
 
 
 def require_model(model: Any) -> None:
@@ -357,8 +413,12 @@ def _output_side(model: Any, adapter: ModelAdapter, output: str | int | None) ->
     return None, index, tuple(adapter._select_output(probe_out).shape[1:])
 
 
-def _read_head(model: Any, adapter: ModelAdapter, out_tensor: Any) -> None:
-    """Decide where logits are read: the pre-activation of a softmax/sigmoid head, the output, or log-probabilities."""
+def _read_head(model: Any, adapter: ModelAdapter, out_tensor: Any, *, sigmoids: bool) -> None:
+    """Decide where logits are read: the pre-activation of a softmax/sigmoid head, the output, or log-probabilities.
+
+    ``sigmoids``: the outputs are independent (a binary or multi-label head), so an
+    unrecognized output with every value in [0, 1] is read as probabilities.
+    """
     kind, pre, head, description = _final_activation(out_tensor) if out_tensor is not None else ("unknown",) * 4
     if kind in ("softmax", "sigmoid"):
         adapter._tap = keras.Model(model.inputs, [pre])
@@ -373,7 +433,10 @@ def _read_head(model: Any, adapter: ModelAdapter, out_tensor: Any) -> None:
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, (4, *adapter.input_shape)).astype(adapter.input_dtype))
     out = np.asarray(adapter._select_output(_probe(model, adapter.model_inputs(x))), np.float64)
-    if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
+    if sigmoids and np.all((out >= 0) & (out <= 1)):
+        adapter.score_kind = "probabilities"
+        adapter.logits_source = "logit of the model's independent probabilities (no final sigmoid found to bypass)"
+    elif np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
         adapter.score_kind = "probabilities"
         adapter.logits_source = (
             "log of the model's probabilities (no final softmax layer found that could be bypassed); "
@@ -381,6 +444,9 @@ def _read_head(model: Any, adapter: ModelAdapter, out_tensor: Any) -> None:
         )
     else:
         adapter.logits_source = "model output, taken as logits (it is not a probability distribution)"
+        if np.all((out >= 0) & (out <= 1)):
+            adapter.logits_source += ("; every value lies in [0, 1]: if these are independent sigmoid probabilities, "
+                                      "pass head='multilabel' (gate: --head multilabel)")
 
 
 def _pick_index(key: str | int, names: Sequence[str], what: str) -> int:

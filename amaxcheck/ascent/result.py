@@ -63,6 +63,10 @@ class SynthesisResult:
         Every setting used, including ``seed``; enough to reproduce the run.
     logits_source : str
         Where class scores were read (pre-softmax tensor, raw output, or log-probabilities fallback).
+    head : "softmax" | "binary" | "multilabel"
+        What the classes mean: exclusive (probabilities sum to one), a single sigmoid
+        read as two classes ``[1 - p, p]``, or independent labels (each probability
+        on its own; they need not sum to one).
     """
 
     images: np.ndarray
@@ -82,6 +86,7 @@ class SynthesisResult:
     diverged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     initial_images: np.ndarray | None = None  # the random starts, raw range (to measure what the ascent added)
     config: Any = None  # the AscentConfig that made it (rerun controls with config.replace(...))
+    head: str = "softmax"
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -201,6 +206,7 @@ class SynthesisResult:
             "input_shape": list(self.input_shape),
             "input_range": list(self.input_range),
             "logits_source": self.logits_source,
+            "head": self.head,
             "settings": self.settings,
             "wall_time_s": round(self.wall_time, 3),
         }
@@ -234,6 +240,7 @@ class SynthesisResult:
             model_fingerprint=self.model_fingerprint, wall_time=self.wall_time,
             diverged=self.diverged[m] if self.diverged.size else self.diverged,
             initial_images=None if self.initial_images is None else self.initial_images[m], config=self.config,
+            head=self.head,
         ).bind_like(self)
 
     def bind_like(self, other: SynthesisResult) -> SynthesisResult:

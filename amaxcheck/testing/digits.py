@@ -10,6 +10,10 @@ The 8x8 digits (values 0..16) are upsampled to 16x16 and scaled to ``[0, 1]``.
 * ``"untrained"``   freshly initialized weights;
 * ``"shortcut"``    trained on data where a small corner watermark marks class 0
   (high test accuracy on watermarked data, a shortcut the gate should catch).
+
+:func:`train_head` trains the same CNN with the other heads Keras users build:
+a single sigmoid (``"binary"``: is the digit 5 or more?) and independent sigmoids
+(``"multilabel"``: even, five or more, has a closed loop).
 """
 from __future__ import annotations
 
@@ -90,6 +94,50 @@ def build_cnn(seed: int = 0, name: str = "digits_cnn"):
         ],
         name=name,
     )
+
+
+#: the heads :func:`train_head` builds, with their class names
+HEAD_LABELS = {
+    "binary": ["below five", "five or more"],
+    "multilabel": ["even", "five or more", "closed loop"],
+}
+LOOP_DIGITS = (0, 6, 8, 9)
+
+
+def head_targets(head: str, digits: np.ndarray) -> np.ndarray:
+    """The labels of ``head`` for digit classes: ``(n, 1)`` of 0/1 for "binary", ``(n, 3)`` multi-hot for "multilabel"."""
+    d = np.asarray(digits)
+    five_or_more = (d >= 5).astype(np.int64)
+    if head == "binary":
+        return five_or_more[:, None]
+    return np.stack([(d % 2 == 0), five_or_more, np.isin(d, LOOP_DIGITS)], axis=1).astype(np.int64)
+
+
+def train_head(head: str = "binary", *, seed: int = 0, epochs: int = 15, trained: bool = True,
+               data: DigitsData | None = None):
+    """Train the zoo CNN with a sigmoid head; return ``(model, test_accuracy)`` (label-wise accuracy at 0.5).
+
+    ``trained=False`` returns it as initialized (a model that learned nothing).
+    """
+    import keras
+    from keras import layers
+
+    if head not in HEAD_LABELS:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown head {head!r}; choose one of {sorted(HEAD_LABELS)}")
+    data = load() if data is None else data
+    base = build_cnn(seed, name=f"digits_{head}")
+    units = len(HEAD_LABELS[head]) if head == "multilabel" else 1
+    out = layers.Dense(units, activation="sigmoid", name="sigmoid")(base.layers[-2].output)
+    model = keras.Model(base.inputs, out, name=f"digits_{head}" + ("" if trained else "_untrained"))
+    if trained:
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy")
+        model.fit(data.x_train, head_targets(head, data.y_train).astype(np.float32), epochs=epochs, batch_size=64,
+                  verbose=0, shuffle=True)
+    probs = model.predict(data.x_test, verbose=0)
+    acc = float(np.mean((probs >= 0.5) == head_targets(head, data.y_test)))
+    return model, acc
 
 
 def train(kind: str = "standard", *, seed: int = 0, epochs: int | None = None, data: DigitsData | None = None):

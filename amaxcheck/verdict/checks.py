@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import defaults as D
+from ..ascent.input_range import check_reference_spread
 from ..errors import AmaxcheckError, ArgumentTypeError, ConfigError, DataError, ReferenceDataError
 from . import naturalness as N
 from . import signals as G
@@ -33,8 +34,14 @@ from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Rep
 
 # --------------------------------------------------------------------------- validation
 def validate_reference(reference: Any, reference_labels: Any, input_shape: Sequence[int],
-                       input_range: Sequence[float], n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Check reference images/labels against the model; return them as float32 / int64 arrays."""
+                       input_range: Sequence[float], n_classes: int,
+                       head: str = "softmax") -> tuple[np.ndarray, np.ndarray | None]:
+    """Check reference images/labels against the model; return them as float32 / int64 arrays.
+
+    Labels are one class index per image; a binary head also takes Keras' ``(n, 1)``
+    column of 0/1, and a multi-label head a multi-hot ``(n, n_classes)`` array of 0/1
+    (returned 2-D).
+    """
     x = np.asarray(reference)
     if x.dtype.kind not in "fiub":
         raise ReferenceDataError(f"reference images have dtype {x.dtype}; pass a numeric array (float32 preferred)")
@@ -60,14 +67,21 @@ def validate_reference(reference: Any, reference_labels: Any, input_shape: Seque
             f"reference values span [{x.min():g}, {x.max():g}] but the model's input_range is ({lo:g}, {hi:g}){hint}; "
             "reference images must be in the model's raw input range"
         )
+    check_reference_spread(x, input_range)
     y = None
     if reference_labels is not None:
         y = np.asarray(reference_labels)
+        if head == "binary" and y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if head == "multilabel" and y.ndim == 2:
+            return x, _multi_hot(y, len(x), n_classes)
         if y.ndim != 1 or len(y) != len(x):
             raise ReferenceDataError(
                 f"reference labels have shape {y.shape} but there are {len(x)} reference images; give one integer label per image"
             )
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        if y.dtype.kind == "b":  # a binary head's True/False
             y = y.astype(np.int64)
         if y.dtype.kind not in "iu":
             raise ReferenceDataError(f"reference labels have dtype {y.dtype}; pass integer class indices")
@@ -77,6 +91,23 @@ def validate_reference(reference: Any, reference_labels: Any, input_shape: Seque
             )
         y = y.astype(np.int64)
     return x, y
+
+
+def _multi_hot(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:
+    """A multi-label head's ``(n, n_classes)`` labels of 0/1, validated, as int64."""
+    if y.shape != (n, n_classes):
+        raise ReferenceDataError(
+            f"multi-hot reference labels have shape {y.shape}; with {n} images and {n_classes} labels pass "
+            f"({n}, {n_classes}) of 0/1, or one integer class index per image")
+    if y.dtype.kind not in "iubf" or not np.all(np.isin(y, (0, 1))):
+        raise ReferenceDataError("multi-hot reference labels must hold only 0 and 1 (1: the label is present)")
+    return y.astype(np.int64)
+
+
+def multi_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Labels as a multi-hot ``(n, n_classes)`` int array: class indices become one-hot rows."""
+    y = np.asarray(labels)
+    return y.astype(np.int64) if y.ndim == 2 else np.eye(n_classes, dtype=np.int64)[y]
 
 
 # --------------------------------------------------------------------------- perturbations
@@ -175,13 +206,17 @@ def check(
         Defaults to the model the result was synthesized from, while it is alive.
     reference, reference_labels : array, optional
         Images in the model's raw input range ``(n, *input_shape)`` and their integer
-        classes, **held out from training**. With labels, held-out accuracy decides
+        classes (a multi-label head also takes multi-hot ``(n, n_classes)`` labels),
+        **held out from training**. With labels, held-out accuracy decides
         the verdict (a memorizer gets its own training images right); the images also
         anchor naturalness.
     min_confidence : float
         Target probability the best restart must reach (after clipping and 8-bit quantization).
+        A binary head's class 1 is ``p`` and class 0 ``1 - p``; a multi-label head's
+        target probability is its own sigmoid, whatever the other labels do.
     top_k : int
-        The target must rank within the top ``k`` classes.
+        The target must rank within the top ``k`` classes (skipped for a multi-label
+        head: independent labels can all be present at once).
     max_degeneracy : float
         A class fails its ``degeneracy`` check above this value (0 = the ascent reaches
         certainty, 1 = no higher than the untrained twins reach).
@@ -269,6 +304,8 @@ class _Evidence:
     bounds: dict[str, tuple[float | None, float | None]]
     recall: dict[int, tuple[int, int, int | None]] | None = None
     ref_pred: np.ndarray | None = None
+    ref_probs: np.ndarray | None = None  # real-model probabilities on ref_x
+    ref_hot: np.ndarray | None = None  # multi-label head: (n, n_classes) labels of 0/1
     retained: np.ndarray | None = None
     per_pert: dict[str, np.ndarray] | None = None
     is_img: bool = True
@@ -279,7 +316,8 @@ def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: 
     rng_ = result.input_range
     ref_x, ref_y = (None, None)
     if reference is not None:
-        ref_x, ref_y = validate_reference(reference, reference_labels, result.input_shape, rng_, result.n_classes)
+        ref_x, ref_y = validate_reference(reference, reference_labels, result.input_shape, rng_, result.n_classes,
+                                          result.head)
     elif reference_labels is not None:
         raise ReferenceDataError("reference_labels were given without reference images; pass reference= too")
     bounds = _resolve_bounds(stat_bounds, reference, result)
@@ -292,8 +330,14 @@ def _gather_evidence(result: Any, model: Any, reference: Any, reference_labels: 
     best_idx = np.array([idx[np.argmax(probs[idx, c])] for idx, c in zip(order, result.class_indices)])
     ev = _Evidence(seen, probs, order, best_idx, predict, ref_x, ref_y, bounds, is_img=is_img)
     if ref_x is not None and ref_y is not None and predict is not None:
-        ev.ref_pred = predict(ref_x).argmax(axis=1)
-        ev.recall = reference_recall(ev.ref_pred, ref_y)
+        ev.ref_probs = predict(ref_x)
+        if result.head == "multilabel":
+            ev.ref_hot = multi_hot(ref_y, result.n_classes)
+            ev.recall = multilabel_recall(ev.ref_probs, ev.ref_hot)
+            ev.ref_y = ref_y if ref_y.ndim == 1 else None  # class means and targets need one class per image
+        else:
+            ev.ref_pred = ev.ref_probs.argmax(axis=1)
+            ev.recall = reference_recall(ev.ref_pred, ref_y)
     if predict is not None:
         ev.retained, ev.per_pert = retained_confidence(predict, seen[best_idx], result.classes[best_idx], rng_)
     return ev
@@ -425,9 +469,11 @@ def _decide(result: Any, ev: _Evidence, control: Any, reports: list[ClassReport]
     signals = []
     if control is not None:
         signals.append(G.weights_at_initialization(control.weights, control.head))
-        signals.append(G.reach(np.array([r.confidence for r in reports]), control.reach.ravel(),
-                               1.0 / result.n_classes))
-    if ev.ref_pred is not None and ev.ref_y is not None:
+        chance = 0.5 if result.head == "multilabel" else 1.0 / result.n_classes  # a label's own sigmoid at z = 0
+        signals.append(G.reach(np.array([r.confidence for r in reports]), control.reach.ravel(), chance))
+    if ev.ref_hot is not None and ev.ref_probs is not None:
+        signals.append(G.multilabel_held_out_accuracy(ev.ref_probs, ev.ref_hot))
+    elif ev.ref_pred is not None and ev.ref_y is not None:
         signals.append(G.held_out_accuracy(ev.ref_pred, ev.ref_y))
     return decide(signals)
 
@@ -441,6 +487,10 @@ def _basic_checks(result: Any, c: int, conf: float, runner: float, rank: int, to
         CheckResult("confidence", PASS if passed else FAIL, conf, thr.min_confidence,
                     f"target probability {conf:.3f} {'>=' if passed else '<'} {thr.min_confidence:g}"
                     f" (runner-up {other} {runner:.3f})"),
+        CheckResult("top_k", SKIP, float(rank), thr.top_k,
+                    "independent labels (multi-label head) may all be present at once, so the target's rank among "
+                    f"them is not checked (ranked {rank} of {result.n_classes})")
+        if result.head == "multilabel" else
         CheckResult("top_k", PASS if rank <= thr.top_k else FAIL, float(rank), thr.top_k,
                     f"target ranked {rank} of {result.n_classes}; top-{thr.top_k}: "
                     + ", ".join(f"{t.label} ({t.p:.2f})" for t in top[:thr.top_k])),
@@ -510,6 +560,14 @@ def reference_recall(predicted: np.ndarray, labels: np.ndarray) -> dict[int, tup
         out[int(c)] = (int(np.sum(pred == c)), len(pred),
                        int(np.bincount(wrong).argmax()) if len(wrong) else None)
     return out
+
+
+def multilabel_recall(probabilities: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, int, int | None]]:
+    """:func:`reference_recall` for a multi-label head: of the images showing label ``c``, how many get ``p_c >= 0.5``."""
+    found = np.asarray(probabilities) >= 0.5
+    y = np.asarray(labels).astype(bool)
+    return {int(c): (int(np.sum(found[y[:, c], c])), int(y[:, c].sum()), None)
+            for c in range(y.shape[1]) if y[:, c].any()}
 
 
 def _recall_check(recall, c: int, min_recall: float, result) -> CheckResult:

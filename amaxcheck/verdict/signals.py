@@ -167,19 +167,46 @@ def held_out_accuracy(predicted: np.ndarray, labels: np.ndarray) -> Signal:
     half the gap between chance and perfect. ``None`` when too few images decide
     either way. The reference must be held out: a memorizer gets its training images right.
     """
-    from scipy.stats import beta, binomtest
-
     y = np.asarray(labels)
-    n = len(y)
-    if n == 0:
+    if len(y) == 0:
         return Signal("held_out_accuracy", float("nan"), float("nan"), None, "no labelled reference images")
     k = int(np.sum(np.asarray(predicted) == y))
-    acc, chance = k / n, chance_accuracy(y)
+    return accuracy_signal(k, len(y), chance_accuracy(y), "labelled reference images right")
+
+
+def multilabel_held_out_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> Signal:
+    """:func:`held_out_accuracy` for independent labels (a multi-label head).
+
+    ``labels`` is multi-hot ``(n, n_classes)``; a label is predicted present when
+    its probability is at least 0.5. Each image scores the share of its labels
+    decided right (Hamming accuracy); ``chance`` is what predicting every label's
+    majority value for all images scores. The test counts each image as one trial
+    with its Hamming accuracy as the success: a label-wise count would treat an
+    image's correlated labels as independent evidence, and a mean in [0, 1] never
+    varies more than a Bernoulli variable with the same mean, so this errs on the
+    side of "inconclusive".
+    """
+    y = np.asarray(labels).astype(bool)
+    if len(y) == 0:
+        return Signal("held_out_accuracy", float("nan"), float("nan"), None, "no labelled reference images")
+    right = (np.asarray(probabilities) >= 0.5) == y
+    share = y.mean(axis=0)
+    chance = float(np.mean(np.maximum(share, 1 - share)))
+    k = round(float(right.mean(axis=1).sum()))
+    return accuracy_signal(k, len(y), chance, f"labelled reference images right, counting each of its "
+                                              f"{y.shape[1]} labels (Hamming accuracy)")
+
+
+def accuracy_signal(k: int, n: int, chance: float, what: str) -> Signal:
+    """The ``held_out_accuracy`` signal for ``k`` of ``n`` right where learning nothing scores ``chance``."""
+    from scipy.stats import beta, binomtest
+
+    acc = k / n
     p = float(binomtest(k, n, chance, alternative="greater").pvalue) if chance < 1 else 1.0
     upper = float(beta.ppf(1 - ALPHA, k + 1, n - k)) if k < n else 1.0
     usable = chance + USABLE_SKILL * (1 - chance)
     details = {"correct": k, "n": n, "chance": chance, "p_value": p, "upper_bound": upper, "usable": usable}
-    text = f"{k} of {n} labelled reference images right ({acc:.0%}; chance {chance:.0%}, binomial p={p:.2g})"
+    text = f"{k} of {n} {what} ({acc:.0%}; chance {chance:.0%}, binomial p={p:.2g})"
     if chance >= 1.0:
         return Signal("held_out_accuracy", acc, chance, None,
                       f"every reference image has the same label, so accuracy cannot show learning ({text})", details)
