@@ -86,3 +86,16 @@ def test_an_interrupted_ascent_ends_the_bar_line_where_it_stopped(terminal):
     bar.advance(10)
     bar.close()
     assert read() == ""  # a closed bar draws no more
+
+
+def test_a_notebook_kernels_stream_counts_as_interactive():
+    """Jupyter's stderr is ipykernel's OutStream: no tty, yet Progbar redraws in place there (ipykernel is not a
+    dependency, so a stream class from that module stands in for it)."""
+    import io
+
+    kernel_stream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})()
+    assert not kernel_stream.isatty() and interactive(kernel_stream)
+    bar = Progress(total=4, stream=kernel_stream)
+    bar.advance(4)
+    assert "4/4" in kernel_stream.getvalue() and "━" in kernel_stream.getvalue()
+    assert not interactive(io.StringIO())
