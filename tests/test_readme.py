@@ -12,9 +12,11 @@ or import every name it uses and to ask only for fixtures that the plugin or the
 README's ``conftest.py`` provides.
 
 Offline: each fresh environment sees the packages of the one running these
-tests (TensorFlow, pytest, pip, setuptools...) through a ``.pth`` file, but
-never its amaxcheck: the wheel's own copy comes first on ``sys.path``, and the
-tests assert that it is the one imported. pip runs with ``--no-index`` and
+tests (TensorFlow, pytest, pip, setuptools...) through a ``.pth`` file naming
+views of its ``sys.path`` folders (a symbolic link per entry) that leave out
+everything named amaxcheck: its editable install, its metadata and so its
+``pytest11`` entry point. So the only amaxcheck there is the one installed from
+the README's lines, and the tests assert that it is the one imported. pip runs with ``--no-index`` and
 without build isolation (its environment variables, so the README's lines stay
 as written), so the build backend is this environment's: ``setuptools>=77``
 (``build-system.requires``), which the ``test`` extra installs.
@@ -153,6 +155,15 @@ def _in_this_tree(path: Path) -> bool:
     return path.is_relative_to(ROOT) and not path.is_relative_to(Path(sys.prefix).resolve())
 
 
+def _without_amaxcheck(folder: Path, view: Path) -> Path:
+    """``view``: a folder of symbolic links to each entry of ``folder`` except those named amaxcheck."""
+    view.mkdir(parents=True)
+    for entry in folder.iterdir():
+        if "amaxcheck" not in entry.name.lower():
+            (view / entry.name).symlink_to(entry)
+    return view
+
+
 def _make_venv(where: Path) -> Path:
     """A fresh venv that sees this environment's packages (after its own) and has ``pip``/``pytest`` commands."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
@@ -161,8 +172,9 @@ def _make_venv(where: Path) -> Path:
                                                    text=True, check=True, env={"PATH": os.defpath}).stdout)
     site = Path(site_packages)
     assert site.is_dir() and site.is_relative_to(where), site
-    parents = [p for p in sys.path if p and Path(p).is_dir() and p not in own and not _in_this_tree(Path(p))]
-    (site / "_amaxcheck_readme_test_parent.pth").write_text("\n".join(parents) + "\n", encoding="utf-8")
+    parents = [Path(p) for p in sys.path if p and Path(p).is_dir() and p not in own and not _in_this_tree(Path(p))]
+    views = [_without_amaxcheck(folder, where / "parent-path" / str(i)) for i, folder in enumerate(parents)]
+    (site / "_amaxcheck_readme_test_parent.pth").write_text("".join(f"{v}\n" for v in views), encoding="utf-8")
     for command, module in (("pip", "pip"), ("pytest", "pytest")):  # what an activated venv with them offers
         shim = where / "bin" / command
         shim.write_text(f'#!/bin/sh\nexec "$(dirname "$0")/python" -m {module} "$@"\n', encoding="utf-8")
@@ -245,6 +257,7 @@ def test_the_wheel_route_installs_the_wheel_and_its_entry_points(wheel_venv, sou
     assert version.stdout.strip() == f"amaxcheck {amaxcheck.__version__}", version.stderr
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="pip's git route needs git")
 def test_the_git_route_installs_from_a_git_url(scratch, source):
     _require_build_backend()
     repo = scratch / "amaxcheck-git"
