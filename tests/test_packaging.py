@@ -1,8 +1,8 @@
 """What pyproject.toml promises a user: runtime needs only, test tools as extras, typed, licensed.
 
-Building the wheel needs the network (build isolation fetches setuptools), so
-this reads the declarations; `pip wheel . --no-deps` was checked by hand to
-ship ``amaxcheck/py.typed`` and ``dist-info/licenses/LICENSE``.
+This reads the declarations; tests/test_readme.py builds the wheel offline (the
+README's `pip wheel --no-deps -w dist .`, without build isolation) and checks that
+it ships ``amaxcheck/py.typed`` and ``dist-info/licenses/LICENSE``.
 """
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def test_test_tools_are_extras_with_their_floors():
     assert extras["pytest"] == ["pytest>=7.4"]
     assert extras["hypothesis"] == [f"hypothesis>={MINIMUM_VERSIONS['hypothesis']}"]
     assert {"pytest", "hypothesis", "scikit-learn", "pytest-xdist"} <= _names(extras["test"])
+    # the README test builds the wheel without build isolation: the test environment brings the build backend
+    assert [r for r in PROJECT["build-system"]["requires"] if r.startswith("setuptools")] == \
+        [r for r in extras["test"] if r.startswith("setuptools")]
 
 
 def test_license_is_an_spdx_expression_with_the_full_text():

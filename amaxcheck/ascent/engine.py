@@ -412,7 +412,8 @@ def synthesize(
     labels : list of str, optional
         Class names (length ``n_classes``).
     progress : bool, optional
-        Progress bar on stderr; default on only when stderr is a terminal.
+        A ``keras.utils.Progbar`` (steps, ETA) on stderr. ``None`` (the default): only when
+        stderr is a terminal or a notebook, nothing per step in logs; ``True``: always; ``False``: never.
 
     Returns
     -------
