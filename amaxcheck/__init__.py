@@ -48,6 +48,7 @@ __all__ = [
     "Report",
     "SynthesisResult",
     "Transforms",
+    "UnitSelectionError",
     "UnsafeModelError",
     "__version__",
     "assert_confident",
@@ -95,7 +96,7 @@ _LAZY = {
     **{name: "errors" for name in (
         "AmaxcheckError", "ArgumentTypeError", "ModelError", "ClassSelectionError", "NoGradientError",
         "AscentDivergedError", "ModelLoadError", "UnsafeModelError", "ReferenceDataError", "DataError",
-        "BaselineError", "ConfigError")},
+        "BaselineError", "ConfigError", "UnitSelectionError")},
 }
 
 
@@ -138,6 +139,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelLoadError,
         NoGradientError,
         ReferenceDataError,
+        UnitSelectionError,
         UnsafeModelError,
     )
     from .loading import load_model

@@ -99,6 +99,18 @@ def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], colu
     return np.asarray(canvas)
 
 
+def unit_grid(result: Any) -> np.ndarray:
+    """The filter grid of a layer-mode result: one tile per unit (its best restart), about square.
+
+    Units are laid out in the order requested, row by row, ``ceil(sqrt(n))`` per
+    row; under each tile its unit index and the activation it reaches.
+    """
+    views = result.unit_views()
+    tiles = to_uint8(np.stack([v.best_image for v in views]), result.input_range)
+    captions = [[f"unit {v.unit}", f"act {v.best_activation:.3g}"] for v in views]
+    return grid_image(tiles, captions, columns=int(np.ceil(np.sqrt(len(views)))))
+
+
 def class_stem(index: int, label: Any) -> str:
     """File stem of a class's PNG and ``.npz``: ``class_007_seven``."""
     return f"class_{int(index):03d}_{slug(label, keep='_.-', limit=40, fallback='class', tidy_cut=False)}"
