@@ -260,7 +260,7 @@ def _show_target(values: dict[str, Any]) -> Any:
         if values.get("cls") is None:
             raise ConfigError("show needs --class C (one class's ideal input) or --layer NAME (a layer's filter grid)")
         return None
-    if values.get("gif"):
+    if values.get("gif") is not None:
         raise ConfigError("--gif animates one class's ascent; it does not apply to --layer (drop --gif)")
     return parse_units(values.get("units") or "all")
 

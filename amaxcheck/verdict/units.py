@@ -91,11 +91,12 @@ def _unit_report(result: Any, view: Any, baseline: float, source: str,
     activation = view.best_activation
     ratio = activation / baseline if baseline > 0 else float("nan")
     rose = activation > baseline
-    shown = f" ({ratio:.2f}x)" if np.isfinite(ratio) else ""
+    shown = f", {ratio:.2f}x" if np.isfinite(ratio) else ""
     checks = [CheckResult(
         "activation", PASS if rose else FAIL, activation, baseline,
-        f"activation {activation:.4g} {'>' if rose else '<='} baseline {baseline:.4g}{shown} (its mean on {source})"
-        + ("" if rose else ": no input found raises this unit above plain data (a dead or unreachable unit)"))]
+        f"activation {activation:.4g} {'>' if rose else '<='} baseline {baseline:.4g} (the unit's mean on {source}"
+        f"{shown})" + ("" if rose else ": the ascent found no input raising this unit above its baseline (a dead unit, or one "
+                           "its starts never activate: try more restarts)"))]
     st = S.image_stats(view.best_image, result.input_range)
     st["restart_agreement"] = S.restart_agreement(ascent_delta(result, result.units == view.unit))
     checks += _stat_checks(st, bounds)
