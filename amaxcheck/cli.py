@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--units", metavar="all|3,5", help="with --layer: the units to draw (default all)")
     show.add_argument("-o", "--output", required=True, metavar="PNG", help="where to write the PNG")
     show.add_argument("--size", type=_int_at_least(8), default=256, metavar="PX",
-                      help="upscale (nearest neighbour) until the shorter side is at least PX (default 256)")
+                      help="upscale (nearest neighbour) until the shorter side is at least PX (default 256; "
+                           "--layer grids use 96 px tiles)")
     show.add_argument("--gif", nargs="?", const="", metavar="GIF",
                       help="also write the ascent as an animated GIF (default: the PNG path with .gif)")
     return parser

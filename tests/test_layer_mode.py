@@ -230,6 +230,14 @@ def test_the_gate_refuses_layer_mode_and_points_to_show(digits_model_path, capsy
     assert "amaxcheck show MODEL --layer NAME --units all -o grid.png" in capsys.readouterr().err
 
 
+def test_the_pytest_fixtures_refuse_layer_mode_and_point_to_the_api():
+    from amaxcheck.ascent.config import AscentConfig
+    from amaxcheck.pytest_plugin import split_settings
+
+    with pytest.raises(ConfigError, match=r"the amax fixtures synthesize classes.*amaxcheck.synthesize\(model, layer="):
+        split_settings(AscentConfig(), {"layer": "conv2d", "units": "all", "steps": 8})
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(layer="conv2d_2"), ModelError, r"no layer named 'conv2d_2'.*Did you mean \['conv2d_1', 'conv2d'"),
