@@ -5,6 +5,11 @@
     >>> report = amaxcheck.check(result, model)
     >>> amaxcheck.assert_not_degenerate(report)
 
+Layer visualization (the filter grid of a layer; no class verdict)::
+
+    >>> units = amaxcheck.synthesize(model, layer="conv2", units="all")
+    >>> amaxcheck.check(units, model).table()  # activation reached per unit
+
 Where things live (each package has one job):
 
 * :mod:`amaxcheck.ascent` -- synthesizing ideal inputs: the model adapter,
@@ -42,6 +47,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "InputRangeError",
+    "LayerReport",
     "ModelError",
     "ModelLoadError",
     "NoGradientError",
@@ -49,6 +55,9 @@ __all__ = [
     "Report",
     "SynthesisResult",
     "Transforms",
+    "UnitReport",
+    "UnitSelectionError",
+    "UnitView",
     "UnsafeModelError",
     "__version__",
     "assert_confident",
@@ -75,6 +84,7 @@ _LAZY = {
     "resolve_classes": "ascent.engine",
     "AscentConfig": "ascent.config",
     "SynthesisResult": "ascent.result",
+    "UnitView": "ascent.result",
     "Transforms": "ascent.transforms",
     "objectives": None,
     "stats": None,
@@ -84,6 +94,8 @@ _LAZY = {
     "Report": "verdict.report",
     "ClassReport": "verdict.report",
     "CheckResult": "verdict.report",
+    "LayerReport": "verdict.unit_report",
+    "UnitReport": "verdict.unit_report",
     "shuffled_twin": "verdict.controls",
     "reinitialized_twin": "verdict.controls",
     "learned_nothing_control": "verdict.controls",
@@ -96,7 +108,7 @@ _LAZY = {
     **{name: "errors" for name in (
         "AmaxcheckError", "ArgumentTypeError", "ModelError", "ClassSelectionError", "NoGradientError",
         "AscentDivergedError", "ModelLoadError", "UnsafeModelError", "ReferenceDataError", "DataError",
-        "BaselineError", "ConfigError", "InputRangeError")},
+        "BaselineError", "ConfigError", "InputRangeError", "UnitSelectionError")},
 }
 
 
@@ -118,7 +130,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import errors, objectives, stats, strategies
     from .ascent.config import AscentConfig
     from .ascent.engine import resolve_classes, synthesize
-    from .ascent.result import SynthesisResult
+    from .ascent.result import SynthesisResult, UnitView
     from .ascent.transforms import Transforms
     from .assertions import (
         assert_confident,
@@ -140,9 +152,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelLoadError,
         NoGradientError,
         ReferenceDataError,
+        UnitSelectionError,
         UnsafeModelError,
     )
     from .loading import load_model
     from .verdict.checks import check
     from .verdict.controls import learned_nothing_control, reinitialized_twin, shuffled_twin
     from .verdict.report import CheckResult, ClassReport, Report
+    from .verdict.unit_report import LayerReport, UnitReport

@@ -65,6 +65,12 @@ def _report_for(subject: Any, scope: ArtifactScope | None, reuse: Callable[[Any]
             )
     else:
         result = subject
+    if getattr(subject, "mode", None) == "layer" or getattr(result, "mode", None) == "layer":
+        raise ConfigError(
+            f"{helper} checks classes, and this is a layer visualization (units of layer "
+            f"{getattr(subject, 'layer', None)!r}), which has none; use amaxcheck.check(result) and its LayerReport "
+            "(report.passed, report.units)"
+        )
     from .ascent.result import SynthesisResult
 
     if not isinstance(result, SynthesisResult):

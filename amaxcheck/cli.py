@@ -8,6 +8,7 @@
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
                    [--output NAME] [--input NAME --fixed-inputs FILE.npz]
     amaxcheck show MODEL --class C -o out.png [--gif [out.gif]] [--model-output NAME]
+    amaxcheck show MODEL --layer NAME [--units all|3,5] -o grid.png
 
 Exit codes: 0 the gate passed, 1 it failed (some check failed), 2 it could not
 run (bad arguments, unreadable or unsafe model, bad reference data, unwritable
@@ -184,12 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML (one testcase per class x check)")
     gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY)")
     gate.add_argument("--artifacts", metavar="DIR", help="write PNGs, a labelled grid, the arrays and the JSON here")
+    gate.add_argument("--layer", help=argparse.SUPPRESS)  # refused with a pointer to `show --layer`
+    gate.add_argument("--units", help=argparse.SUPPRESS)
 
-    show = sub.add_parser("show", parents=[common], help="save one class's ideal input as an upscaled PNG")
-    show.add_argument("--class", dest="cls", required=True, metavar="C", help="class index or label")
+    show = sub.add_parser("show", parents=[common], help="save one class's ideal input (or a layer's filter grid) "
+                                                          "as an upscaled PNG")
+    show.add_argument("--class", dest="cls", metavar="C", help="class index or label")
+    show.add_argument("--layer", metavar="NAME",
+                      help="instead of a class: the filter grid of this layer (Conv2D, pooling), one tile per unit "
+                           "(its best restart), the unit index under each tile")
+    show.add_argument("--units", metavar="all|3,5", help="with --layer: the units to draw (default all)")
     show.add_argument("-o", "--output", required=True, metavar="PNG", help="where to write the PNG")
     show.add_argument("--size", type=_int_at_least(8), default=256, metavar="PX",
-                      help="upscale (nearest neighbour) until the shorter side is at least PX (default 256)")
+                      help="upscale (nearest neighbour) until the shorter side is at least PX (default 256; "
+                           "--layer grids use 96 px tiles)")
     show.add_argument("--gif", nargs="?", const="", metavar="GIF",
                       help="also write the ascent as an animated GIF (default: the PNG path with .gif)")
     return parser
@@ -225,12 +234,17 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
     _check_steps_limit(values["steps"], "steps" in given, project)
     values["ascent"] = ascent_config(values)
     if ns.command == "gate":
+        if values.get("layer") or values.get("units"):
+            raise ConfigError("the gate checks classes and gives a model verdict, which a layer visualization does "
+                              "not have; draw a layer's filter grid with: amaxcheck show MODEL --layer NAME "
+                              "--units all -o grid.png")
         values["classes"] = parse_classes(values["classes"])
         for flag, key, folder in (("--json", "json", False), ("--junit-xml", "junit_xml", False),
                                   ("--markdown", "markdown", False), ("--artifacts", "artifacts", True)):
             if values.get(key):
                 check_writable(values[key], flag, folder=folder)
     else:
+        values["units"] = _show_target(values)
         check_writable(values["output"], "-o", folder=False)
         if values.get("gif") == "":
             values["gif"] = str(Path(values["output"]).with_suffix(".gif"))
@@ -238,6 +252,33 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
             check_writable(values["gif"], "--gif", folder=False)
     check_output_paths(ns.command, values)
     return Options(ns.command, values, project)
+
+
+def _show_target(values: dict[str, Any]) -> Any:
+    """``show`` draws one class (``--class``) or a layer's units (``--layer``); return the parsed ``--units``."""
+    if values.get("cls") is not None and values.get("layer") is not None:
+        raise ConfigError("--class and --layer are mutually exclusive: --class draws one class's ideal input, "
+                          "--layer the filter grid of a layer's units; pass one of them")
+    if values.get("layer") is None:
+        if values.get("units") is not None:
+            raise ConfigError("--units picks units of a layer; say which layer with --layer NAME")
+        if values.get("cls") is None:
+            raise ConfigError("show needs --class C (one class's ideal input) or --layer NAME (a layer's filter grid)")
+        return None
+    if values.get("gif") is not None:
+        raise ConfigError("--gif animates one class's ascent; it does not apply to --layer (drop --gif)")
+    return parse_units(values.get("units") or "all")
+
+
+def parse_units(text: str) -> Any:
+    """``"all"`` or a comma list of unit indices (``3,5``) to ``"all"`` or a list of ints."""
+    text = str(text).strip()
+    if text == "all":
+        return "all"
+    items = [p.strip() for p in text.split(",")]
+    if not text or not all(p.isdigit() for p in items):
+        raise ConfigError(f"--units must be 'all' or a comma list of unit indices like 3,5, got {text!r}")
+    return [int(p) for p in items]
 
 
 def _check_steps_limit(steps: int, from_flag: bool, project: ProjectDefaults) -> None:
@@ -503,6 +544,8 @@ def run_show(opts: Options, *, debug: bool) -> int:
 
     console = _Console(bool(opts.quiet))
     loaded = _load_inputs(opts, console, debug=debug)
+    if opts.values.get("layer") is not None:
+        return _show_layer(opts, loaded.model, console)
     _, n_classes, _ = _model_facts(loaded.model, opts.ascent)
     if loaded.labels is not None and len(loaded.labels) != n_classes:
         raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} classes")
@@ -523,6 +566,24 @@ def run_show(opts: Options, *, debug: bool) -> int:
         _writing("--gif", opts.gif, lambda: atomic_write_bytes(opts.gif, data))
         message += f", ascent -> {opts.gif}"
     console.out(terminal_text(message))
+    return EXIT_PASS
+
+
+def _show_layer(opts: Options, model: Any, console: _Console) -> int:
+    """``show --layer``: synthesize the layer's units in one batch and save the filter grid."""
+    import numpy as np
+
+    import amaxcheck
+
+    from .output.artifacts import save_png, unit_grid
+
+    result = amaxcheck.synthesize(model, layer=opts.layer, units=opts.units, config=opts.ascent,
+                                  progress=False if opts.quiet else None)
+    _writing("-o", opts.output, lambda: save_png(opts.output, unit_grid(result)))
+    acts = [view.best_activation for view in result.unit_views()]
+    console.out(terminal_text(
+        f"layer {result.layer}: {len(acts)} units (best of {opts.restarts} restarts each), activation median "
+        f"{float(np.median(acts)):.3g} -> {opts.output}"))
     return EXIT_PASS
 
 

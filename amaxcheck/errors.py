@@ -23,6 +23,10 @@ class ClassSelectionError(AmaxcheckError, ValueError):
     """A requested class index or label does not exist in the model."""
 
 
+class UnitSelectionError(AmaxcheckError, ValueError):
+    """Requested units of a layer (layer mode) are empty, repeated, not integers, or do not exist in the layer."""
+
+
 class NoGradientError(AmaxcheckError):
     """The model has no usable gradient path from the optimized input to the class scores."""
 

@@ -453,6 +453,10 @@ def split_settings(base: Any, kwargs: Mapping[str, Any]) -> tuple[Any, dict[str,
     settings = {k: v for k, v in kwargs.items() if k in FIELDS}
     rest = {k: v for k, v in kwargs.items() if k not in FIELDS}
     unknown = set(rest) - {"labels", "progress", "config"}
+    if unknown & {"layer", "units"}:
+        raise ConfigError("the amax fixtures synthesize classes (cached, checked, with artifacts); for the units of a "
+                          "layer call amaxcheck.synthesize(model, layer=..., units=...) and amaxcheck.check(result) "
+                          "in the test")
     if unknown:
         import difflib
 

@@ -29,6 +29,7 @@ from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, Mode
 from .config import AscentConfig
 from .gradient_probe import check_gradient_path
 from .input_range import check_model_range
+from .layer_mode import CLASSES, LAYER, class_mode_objective, layer_config, resolve_units, unit_activations, unit_count
 from .model_adapter import ModelAdapter, adapt, fingerprint, require_model
 from .objectives import AscentContext, Objective
 from .parameterization import Parameterization, image_layout
@@ -117,8 +118,9 @@ def check_finite_weights(model: Any) -> None:
 class _Engine:
     """Compiled functions for one model and one :meth:`AscentConfig.graph_key`. Holds the model only weakly."""
 
-    def __init__(self, adapter: ModelAdapter, config: AscentConfig):
+    def __init__(self, adapter: ModelAdapter, config: AscentConfig, mode: str = CLASSES):
         check_finite_weights(adapter.model)
+        self.mode = mode  # LAYER: each sample's int input is its unit (ctx.units), not a class
         objective = config.effective_objective
         self.adapter = adapter.with_layers(objective.layers)
         objective.validate(self.adapter.layer_shapes())
@@ -166,12 +168,14 @@ class _Engine:
         raw = self.to_raw(seen_unit)
         logits, log_probs, acts = self.adapter.scores(self.adapter.prepared(raw, self.preprocess))
         ctx = AscentContext(logits=logits, log_probs=log_probs, targets=targets, unit_image=unit,
-                            model_input=raw, activations=acts)
+                            model_input=raw, activations=acts, units=targets if self.mode == LAYER else None)
         return tf.cast(self.objective(ctx), tf.float32), log_probs
 
     def _evaluate(self, params, targets):
         unit = self.param.to_unit(params, self.shape)
         obj, log_probs = self._objective(unit, unit, targets)
+        if self.mode == LAYER:  # no target class: nothing to stop at
+            return obj, tf.zeros_like(obj)
         p = tf.exp(tf.gather(log_probs, targets, axis=1, batch_dims=1))
         return obj, p
 
@@ -215,11 +219,11 @@ def adapter_for(model: Any, config: AscentConfig) -> ModelAdapter:
         input_shape=config.input_shape, head=config.head))
 
 
-def engine_for(model: Any, config: AscentConfig) -> _Engine:
-    """The (cached) compiled engine for ``model`` and the graph-shaping part of ``config``."""
+def engine_for(model: Any, config: AscentConfig, mode: str = CLASSES) -> _Engine:
+    """The (cached) compiled engine for ``model``, the graph-shaping part of ``config`` and the mode."""
     require_model(model)
-    key = ("engine", config.graph_key())
-    return _cache.ENGINES.get_or_build(model, key, lambda: _Engine(adapter_for(model, config), config))
+    key = ("engine", config.graph_key()) if mode == CLASSES else ("engine", config.graph_key(), mode)
+    return _cache.ENGINES.get_or_build(model, key, lambda: _Engine(adapter_for(model, config), config, mode))
 
 
 # --------------------------------------------------------------------------- one run
@@ -334,16 +338,21 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
 
 
 def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: AscentConfig, targets: list[int],
-            labels: list[str] | None, started: float) -> SynthesisResult:
+            labels: list[str] | None, started: float, layer: str | None = None) -> SynthesisResult:
     lo, hi = config.input_range
     images = np.clip((lo + (hi - lo) * engine.to_unit(trace.best)).astype(np.float32), lo, hi)
     initial = (lo + (hi - lo) * engine.to_unit(plan.params0)).astype(np.float32)
     adapter = engine.adapter
-    settings = {"classes": targets, **config.as_dict(), "transforms": engine.transforms.as_dict(),
+    chosen = {"classes": targets} if layer is None else {"mode": LAYER, "layer": layer, "units": targets}
+    settings = {**chosen, **config.as_dict(), "transforms": engine.transforms.as_dict(),
                 "input": adapter.input_names[adapter.input_index], "history_stride": trace.stride,
                 "head": adapter.head}
+    by_unit: dict[str, Any] = {} if layer is None else {
+        "mode": LAYER, "layer": layer, "units": plan.classes,
+        "activations": unit_activations(adapter, layer, images, plan.classes, config.preprocess)}
     return SynthesisResult(
-        images=images, classes=plan.classes, restarts=plan.restarts, probabilities=adapter.probabilities(images),
+        images=images, classes=plan.classes if layer is None else np.full(len(plan.classes), -1, np.int32),
+        restarts=plan.restarts, probabilities=adapter.probabilities(images), **by_unit,
         history=trace.history, steps_run=trace.steps_run, settings=settings, input_range=(lo, hi),
         n_classes=adapter.n_classes, labels=labels, logits_source=adapter.logits_source,
         model_name=getattr(model, "name", type(model).__name__), model_fingerprint=fingerprint(model),
@@ -352,12 +361,13 @@ def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: Asc
     ).bind(model)
 
 
-def _raise_if_diverged(result: SynthesisResult, trace: _Trace) -> None:
+def _raise_if_diverged(result: SynthesisResult, trace: _Trace, plan: _Plan) -> None:
     if not result.diverged.any():
         return
-    where = [(int(result.classes[i]), int(result.restarts[i]), int(trace.diverged_at[i]))
+    where = [(int(plan.classes[i]), int(result.restarts[i]), int(trace.diverged_at[i]))
              for i in np.flatnonzero(result.diverged)]
-    shown = ", ".join(f"class {c} restart {r} at step {s}" for c, r, s in where[:10])
+    what = "class" if result.mode == CLASSES else "unit"
+    shown = ", ".join(f"{what} {c} restart {r} at step {s}" for c, r, s in where[:10])
     raise AscentDivergedError(
         f"the ascent produced NaN/Inf for {len(where)} sample(s): {shown}{' ...' if len(where) > 10 else ''}. "
         "Those samples stopped at their last finite iterate (see .result). Likely causes: a layer that "
@@ -370,8 +380,10 @@ def _raise_if_diverged(result: SynthesisResult, trace: _Trace) -> None:
 # --------------------------------------------------------------------------- public
 def synthesize(
     model: Any,
-    classes: Any = "all",
+    classes: Any = None,
     *,
+    layer: str | None = None,
+    units: Any = None,
     config: AscentConfig | None = None,
     restarts: int = D.RESTARTS,
     steps: int = D.STEPS,
@@ -394,14 +406,23 @@ def synthesize(
     progress: bool | None = None,
     jit_compile: bool = False,
 ) -> SynthesisResult:
-    """Synthesize the input each class wants most (activation maximization).
+    """Synthesize the input each class (or each unit of a layer) wants most (activation maximization).
 
     Parameters
     ----------
     model : keras.Model
         A trained classifier. It is never modified; weights stay frozen.
     classes : "all" | int | str | list
-        Target classes by index or, with ``labels``, by name.
+        Target classes by index or, with ``labels``, by name (default ``"all"``).
+        An objective that does not read the target class is refused for more than one class.
+    layer : str, optional
+        Layer mode: visualize the units (channels) of this layer instead of classes --
+        one sample per unit x restart, all in the same compiled batch, maximizing
+        ``channel(layer) - tv_weight * total_variation()`` (or an ``objective`` with
+        ``channel(layer)`` and no index). The layer must have spatial output (Conv2D,
+        pooling, ...). Not with ``classes``; ``stop_at`` does not apply.
+    units : "all" | int | list of int, optional
+        Layer mode: which channels of ``layer`` (default ``"all"``), each listed once.
     config : AscentConfig, optional
         Every setting as one validated value. Keyword settings that differ from
         their defaults override it (``synthesize(m, config=c, seed=1)`` is ``c.replace(seed=1)``).
@@ -418,7 +439,8 @@ def synthesize(
     Returns
     -------
     SynthesisResult
-        Images in the raw input range, class-major, with the real model's probabilities.
+        Images in the raw input range, class-major (layer mode: unit-major, ``mode="layer"``,
+        views by :meth:`~SynthesisResult.for_unit`), with the real model's probabilities.
         Same seed, model and settings give bit-identical images on CPU.
     """
     started = time.perf_counter()
@@ -428,18 +450,41 @@ def synthesize(
                  "preprocess": preprocess, "input": input, "output": output, "fixed_inputs": fixed_inputs,
                  "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile}
     config = _merge_config(config, given)
-    engine = engine_for(model, config)
+    mode = _mode(classes, layer, units)
+    if mode == LAYER:
+        config = layer_config(config, layer)
+    engine = engine_for(model, config, mode)
     if config.preprocess is None:  # a preprocess callable sits between the raw range and the model's layers
         check_model_range(model, config.input_range, engine.adapter.input_index)
     labels = _checked_labels(labels, engine.adapter.n_classes)
-    targets = resolve_classes(classes, engine.adapter.n_classes, labels)
+    if mode == LAYER:
+        assert layer is not None
+        n_units = unit_count(layer, engine.adapter.layer_shapes()[layer])
+        targets = resolve_units("all" if units is None else units, layer, n_units)
+    else:
+        targets = resolve_classes("all" if classes is None else classes, engine.adapter.n_classes, labels)
+        class_mode_objective(engine.objective, len(targets))
     plan = _plan(engine, targets, config)
-    if not engine.gradient_path_checked:  # once per compiled engine: frozen weights give the same answer
+    # once per compiled engine (frozen weights give the same answer); it probes the class scores, so not for a layer
+    if mode == CLASSES and not engine.gradient_path_checked:
         engine.check_gradient_path(plan.params0[:_PROBE_STARTS], config.seed)
     trace = _ascend(engine, plan, config, progress)
-    result = _result(model, engine, plan, trace, config, targets, labels, started)
-    _raise_if_diverged(result, trace)
+    result = _result(model, engine, plan, trace, config, targets, labels, started, layer if mode == LAYER else None)
+    _raise_if_diverged(result, trace, plan)
     return result
+
+
+def _mode(classes: Any, layer: Any, units: Any) -> str:
+    """``"classes"`` or ``"layer"``; raises :class:`ConfigError` when ``classes`` and ``layer``/``units`` are mixed."""
+    if layer is None:
+        if units is not None:
+            raise ConfigError(f"units={units!r} selects units of a layer; say which layer with "
+                              "synthesize(model, layer='name', units=...)")
+        return CLASSES
+    if classes is not None:
+        raise ConfigError(f"pass either classes={classes!r} (class mode) or layer={layer!r} (layer mode: the "
+                          "units of one layer), not both")
+    return LAYER
 
 
 _DEFAULT_CONFIG = AscentConfig()

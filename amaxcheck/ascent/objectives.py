@@ -30,10 +30,11 @@ class AscentContext:
 
     logits: tf.Tensor  # (B, n_classes) class scores (pre-softmax where possible)
     log_probs: tf.Tensor  # (B, n_classes)
-    targets: tf.Tensor  # (B,) int32 target class of each sample
+    targets: tf.Tensor  # (B,) int32 target class of each sample (layer mode: its unit, as there is no class)
     unit_image: tf.Tensor  # (B, *shape) the optimized input mapped to [0, 1], untransformed
     model_input: tf.Tensor  # (B, *shape) what the model saw, raw range, transformed
     activations: Mapping[str, tf.Tensor] = field(default_factory=dict)
+    units: tf.Tensor | None = None  # (B,) int32 unit of each sample (layer mode only; None for classes)
 
 
 class Objective:
@@ -50,6 +51,21 @@ class Objective:
         ``layer_shapes`` maps each name in :attr:`layers` to that layer's output
         shape (without the batch axis). Called once before the ascent is compiled.
         """
+
+    def reads(self) -> frozenset[str]:
+        """What each sample's own index decides in this objective.
+
+        ``"class"``: a term reads the sample's target class (``class_log_prob()``);
+        ``"unit"``: a term reads the sample's unit (``channel(layer)`` without an
+        index, layer mode); ``"custom"``: a custom term, which may read either.
+        Empty: every sample maximizes the same thing, whatever its class or unit.
+        """
+        return frozenset()
+
+    @property
+    def unit_layers(self) -> tuple[str, ...]:
+        """Layers whose channel is picked per sample (``channel(layer)`` without an index)."""
+        return ()
 
     # composition -------------------------------------------------------
     def __add__(self, other: Objective | float) -> Objective:
@@ -114,6 +130,13 @@ class _Sum(Objective):
         for t in self.terms:
             t.validate(layer_shapes)
 
+    def reads(self):
+        return frozenset().union(*(t.reads() for t in self.terms))
+
+    @property
+    def unit_layers(self):
+        return tuple(name for t in self.terms for name in t.unit_layers)
+
     def __repr__(self):
         out = repr(self.terms[0])
         for t in self.terms[1:]:
@@ -138,6 +161,13 @@ class _Scaled(Objective):
 
     def validate(self, layer_shapes):
         self.inner.validate(layer_shapes)
+
+    def reads(self):
+        return self.inner.reads()
+
+    @property
+    def unit_layers(self):
+        return self.inner.unit_layers
 
     def __repr__(self):
         if self.k == 1.0:
@@ -165,6 +195,9 @@ class _ClassScore(Objective):
     def __call__(self, ctx):
         return _pick(getattr(ctx, self.source), ctx, self.cls)
 
+    def reads(self):
+        return frozenset({"class"}) if self.cls is None else frozenset()
+
     def __repr__(self):
         return f"{self.constructor}({'' if self.cls is None else self.cls})"
 
@@ -188,22 +221,57 @@ def _spatial_mean(t: tf.Tensor) -> tf.Tensor:
 
 @dataclass(frozen=True)
 class Channel(Objective):
+    """Mean activation of one channel; ``index=None``: each sample's own unit (``ctx.units``, layer mode)."""
+
     layer: str
-    index: int
+    index: int | None
 
     @property
     def layers(self):
         return (self.layer,)
 
+    @property
+    def unit_layers(self):
+        return (self.layer,) if self.index is None else ()
+
+    def reads(self):
+        return frozenset({"unit"}) if self.index is None else frozenset()
+
     def __call__(self, ctx):
         act = ctx.activations[self.layer]
-        return _spatial_mean(act[..., self.index])
+        if self.index is not None:
+            return _spatial_mean(act[..., self.index])
+        if ctx.units is None:
+            raise ConfigError(f"{self!r} picks each sample's unit, which only layer mode gives; use "
+                              f"synthesize(model, layer={self.layer!r}, units=...)")
+        return tf.gather(channel_means(act), ctx.units, axis=1, batch_dims=1)
 
     def validate(self, layer_shapes):
-        _check_unit(self, self.layer, self.index, layer_shapes[self.layer], "channel")
+        shape = tuple(layer_shapes[self.layer])
+        if self.index is None:
+            require_spatial(self.layer, shape)
+        else:
+            _check_unit(self, self.layer, self.index, shape, "channel")
 
     def __repr__(self):
-        return f"channel({self.layer!r}, {self.index})"
+        return f"channel({self.layer!r}{'' if self.index is None else f', {self.index}'})"
+
+
+def channel_means(act: tf.Tensor) -> tf.Tensor:
+    """``(B, *spatial, C)`` activations to ``(B, C)``: each channel's mean over the spatial positions."""
+    return tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
+
+
+def require_spatial(layer: str, shape: tuple[Any, ...]) -> None:
+    """Raise :class:`~amaxcheck.errors.ModelError` unless ``shape`` (no batch axis) is a feature map ``(*spatial, C)``."""
+    if len(shape) < 2:
+        from ..errors import ModelError
+
+        raise ModelError(
+            f"layer {layer!r} has no spatial output (its output shape is {(None, *shape)}), so it has no channels "
+            "to draw as a filter grid; pick a convolutional or pooling layer, or for a unit of a Dense/Flatten "
+            f"layer maximize it as an objective: synthesize(model, classes=[0], objective=neuron({layer!r}, k))"
+        )
 
 
 @dataclass(frozen=True)
@@ -313,6 +381,9 @@ class Custom(Objective):
     def layers(self):
         return self.layer_names
 
+    def reads(self):
+        return frozenset({"custom"})
+
     def __call__(self, ctx):
         out = tf.convert_to_tensor(self.fn(ctx), tf.float32)
         if out.shape.rank != 1:
@@ -342,9 +413,13 @@ def class_log_prob(cls: int | None = None) -> Objective:
     return ClassLogProb(cls)
 
 
-def channel(layer: str, index: int) -> Objective:
-    """Mean activation of channel ``index`` of the named layer over its spatial positions."""
-    return Channel(layer, int(index))
+def channel(layer: str, index: int | None = None) -> Objective:
+    """Mean activation of channel ``index`` of the named layer over its spatial positions.
+
+    Without ``index``, each sample's own unit: what layer mode
+    (``synthesize(model, layer=..., units=...)``) maximizes.
+    """
+    return Channel(layer, None if index is None else int(index))
 
 
 def neuron(layer: str, index: int, position: tuple[int, ...] | None = None) -> Objective:
@@ -375,3 +450,8 @@ def custom(fn: Callable[[AscentContext], tf.Tensor], name: str = "custom", layer
 def default_objective(tv_weight: float = 0.05) -> Objective:
     """What :func:`amaxcheck.synthesize` maximizes when ``objective=None``."""
     return class_log_prob() - tv_weight * total_variation()
+
+
+def default_unit_objective(layer: str, tv_weight: float = 0.05) -> Objective:
+    """What layer mode (``synthesize(model, layer=...)``) maximizes when ``objective=None``."""
+    return channel(layer) - tv_weight * total_variation()

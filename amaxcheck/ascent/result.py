@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_write_with
-from ..errors import ClassSelectionError
+from ..errors import ClassSelectionError, UnitSelectionError
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,34 @@ class ClassView:
         return self.images[self.best]
 
 
+@dataclass(frozen=True)
+class UnitView:
+    """The restarts of one unit of a layer (layer mode), as returned by :meth:`SynthesisResult.for_unit`."""
+
+    layer: str
+    unit: int
+    images: np.ndarray  # (restarts, *input_shape), raw input range
+    activations: np.ndarray  # (restarts,) the unit's mean activation (channel mean) on each image
+    probabilities: np.ndarray  # (restarts, n_classes), real model
+    best: int  # restart with the highest activation
+
+    @property
+    def best_image(self) -> np.ndarray:
+        return self.images[self.best]
+
+    @property
+    def best_activation(self) -> float:
+        return float(self.activations[self.best])
+
+
 @dataclass
 class SynthesisResult:
     """Ideal inputs for a set of classes, one per (class, restart), class-major.
+
+    In layer mode (``synthesize(model, layer=..., units=...)``, ``mode == "layer"``)
+    they are one per (unit, restart), unit-major: ``units`` holds each sample's unit,
+    ``activations`` the unit's mean activation on it, ``classes`` is ``-1`` (no target
+    class), and views are by unit (:meth:`for_unit`, :meth:`unit_views`).
 
     Attributes
     ----------
@@ -59,6 +84,10 @@ class SynthesisResult:
         then the least that keeps at most 4096 values per sample.
     steps_run : int array ``(n_samples,)``
         Steps each sample actually took (early stop or the step budget).
+    mode : "classes" | "layer"
+        What the samples are of; ``layer`` names the visualized layer in layer mode.
+    units, activations : arrays ``(n_samples,)``, layer mode only
+        Each sample's unit, and that unit's mean activation (channel mean) on its image.
     settings : dict
         Every setting used, including ``seed``; enough to reproduce the run.
     logits_source : str
@@ -87,6 +116,10 @@ class SynthesisResult:
     initial_images: np.ndarray | None = None  # the random starts, raw range (to measure what the ascent added)
     config: Any = None  # the AscentConfig that made it (rerun controls with config.replace(...))
     head: str = "softmax"
+    mode: str = "classes"  # "layer": samples are units of ``layer``
+    layer: str | None = None
+    units: np.ndarray | None = None  # (n_samples,) each sample's unit (layer mode)
+    activations: np.ndarray | None = None  # (n_samples,) that unit's mean activation on the image (layer mode)
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -144,16 +177,40 @@ class SynthesisResult:
 
     @property
     def target_probability(self) -> np.ndarray:
-        """Probability of each sample's own target class, ``(n_samples,)``."""
+        """Probability of each sample's own target class, ``(n_samples,)`` (NaN in layer mode: no target class)."""
+        if self.mode == "layer":
+            return np.full(len(self), np.nan, np.float32)
         return self.probabilities[np.arange(len(self)), self.classes]
 
     @property
     def class_indices(self) -> list[int]:
-        """The distinct target classes, in the order they were requested."""
-        seen: dict[int, None] = {}
-        for c in self.classes.tolist():
-            seen.setdefault(int(c), None)
-        return list(seen)
+        """The distinct target classes, in the order they were requested (none in layer mode)."""
+        if self.mode == "layer":
+            return []
+        return _distinct(self.classes)
+
+    @property
+    def unit_indices(self) -> list[int]:
+        """Layer mode: the distinct units, in the order they were requested (none in class mode)."""
+        return [] if self.units is None else _distinct(self.units)
+
+    def for_unit(self, unit: int) -> UnitView:
+        """Layer mode: all restarts of one unit of :attr:`layer`."""
+        if self.mode != "layer" or self.units is None or self.activations is None:
+            raise UnitSelectionError("this result holds classes, not the units of a layer; use for_class(c), or "
+                                     "synthesize(model, layer='name', units=...) for units")
+        if isinstance(unit, (bool, np.bool_)) or not isinstance(unit, (int, np.integer)) \
+                or int(unit) not in self.unit_indices:
+            raise UnitSelectionError(f"unit {unit!r} of layer {self.layer!r} was not synthesized in this result "
+                                     f"(it holds units {self.unit_indices}); pass it in units= when calling synthesize")
+        mask = self.units == int(unit)
+        acts = self.activations[mask]
+        return UnitView(layer=str(self.layer), unit=int(unit), images=self.images[mask], activations=acts,
+                        probabilities=self.probabilities[mask], best=int(np.argmax(acts)))
+
+    def unit_views(self) -> list[UnitView]:
+        """Layer mode: one view per unit, in the order requested."""
+        return [self.for_unit(u) for u in self.unit_indices]
 
     def label_of(self, index: int) -> str:
         """Human-readable name of class ``index`` (its label, or its number)."""
@@ -163,6 +220,7 @@ class SynthesisResult:
 
     def for_class(self, cls: int | str) -> ClassView:
         """All restarts of one class, by index or label."""
+        self._require_classes(f"for_class({cls!r})")
         index = self._resolve(cls)
         mask = self.classes == index
         probs = self.probabilities[mask]
@@ -175,12 +233,19 @@ class SynthesisResult:
         )
 
     def __iter__(self) -> Iterator[ClassView]:
+        self._require_classes("iterating over classes")
         for c in self.class_indices:
             yield self.for_class(c)
 
     def best_images(self) -> np.ndarray:
-        """One image per class (the restart with the highest target probability)."""
-        return np.stack([view.best_image for view in self])
+        """One image per class (the restart with the highest target probability); layer mode: per unit (highest activation)."""
+        views: Sequence[ClassView | UnitView] = self.unit_views() if self.mode == "layer" else list(self)
+        return np.stack([view.best_image for view in views])
+
+    def _require_classes(self, what: str) -> None:
+        if self.mode == "layer":
+            raise ClassSelectionError(f"{what}: this result visualizes units {self.unit_indices} of layer "
+                                      f"{self.layer!r} and has no classes; use for_unit(u) or unit_views()")
 
     def _resolve(self, cls: int | str) -> int:
         if isinstance(cls, str):
@@ -198,8 +263,8 @@ class SynthesisResult:
 
     # ------------------------------------------------------------ persistence
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description (no arrays)."""
-        return {
+        """JSON-ready description (no arrays); layer mode adds ``mode``, ``layer`` and ``units``."""
+        out = {
             "model_name": self.model_name,
             "model_fingerprint": self.model_fingerprint,
             "n_classes": self.n_classes,
@@ -210,6 +275,9 @@ class SynthesisResult:
             "settings": self.settings,
             "wall_time_s": round(self.wall_time, 3),
         }
+        if self.mode == "layer":
+            out.update(mode=self.mode, layer=self.layer, units=self.unit_indices)
+        return out
 
     def save_npz(self, path) -> Path:
         """Write images, classes, restarts, probabilities and history to ``path`` atomically; return the path."""
@@ -224,6 +292,8 @@ class SynthesisResult:
                 probabilities=self.probabilities,
                 history=self.history,
                 summary=np.array(json.dumps(self.summary(), default=str)),
+                **({} if self.units is None or self.activations is None
+                   else {"units": self.units, "activations": self.activations}),
             )
             f.write(buf.getvalue())
 
@@ -241,6 +311,8 @@ class SynthesisResult:
             diverged=self.diverged[m] if self.diverged.size else self.diverged,
             initial_images=None if self.initial_images is None else self.initial_images[m], config=self.config,
             head=self.head,
+            mode=self.mode, layer=self.layer, units=None if self.units is None else self.units[m],
+            activations=None if self.activations is None else self.activations[m],
         ).bind_like(self)
 
     def bind_like(self, other: SynthesisResult) -> SynthesisResult:
@@ -251,9 +323,22 @@ class SynthesisResult:
         return self
 
     def __repr__(self) -> str:
+        if self.mode == "layer":
+            acts = self.activations if self.activations is not None else np.zeros(0)
+            return (f"<SynthesisResult {self.model_name}: layer {self.layer!r}, {len(self.unit_indices)} units x "
+                    f"{self.settings.get('restarts')} restarts, input {self.input_shape}, activation median "
+                    f"{np.median(acts) if len(acts) else float('nan'):.3g}, {self.wall_time:.1f}s>")
         p = self.target_probability
         return (
             f"<SynthesisResult {self.model_name}: {len(self.class_indices)} classes x "
             f"{self.settings.get('restarts')} restarts, input {self.input_shape}, "
             f"target p median {np.median(p) if len(p) else float('nan'):.3f}, {self.wall_time:.1f}s>"
         )
+
+
+def _distinct(values: np.ndarray) -> list[int]:
+    """The distinct values of an int array, in order of first appearance."""
+    seen: dict[int, None] = {}
+    for v in values.tolist():
+        seen.setdefault(int(v), None)
+    return list(seen)

@@ -73,8 +73,11 @@ def save_png(path: str | Path, image_uint8: np.ndarray) -> Path:
 
 
 def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], columns: int | None = None,
-               colors: Sequence[str] | None = None) -> np.ndarray:
-    """A labelled grid: one upscaled tile per image with up to three caption lines under it."""
+               colors: Sequence[str] | None = None, frame: str | None = None) -> np.ndarray:
+    """A labelled grid: one upscaled tile per image with up to three caption lines under it.
+
+    ``frame``: a colour to outline each tile with (in the padding), so white tiles stay visible.
+    """
     from PIL import Image, ImageDraw, ImageFont
 
     n = len(images_uint8)
@@ -93,10 +96,24 @@ def grid_image(images_uint8: np.ndarray, captions: Sequence[Sequence[str]], colu
         x0, y0 = pad + c * (tw + pad), pad + r * (th + cap_h + pad)
         rgb = np.repeat(tile, 3, axis=-1) if tile.shape[-1] == 1 else tile
         canvas.paste(Image.fromarray(rgb), (x0, y0))
+        if frame is not None:
+            draw.rectangle([x0 - 1, y0 - 1, x0 + tile.shape[1], y0 + tile.shape[0]], outline=frame)
         for j, text in enumerate(caption):
             color = (colors[i] if colors else "black") if j == len(caption) - 1 else "black"
             draw.text((x0, y0 + th + 2 + j * line_h), str(text)[:18], fill=color, font=font)
     return np.asarray(canvas)
+
+
+def unit_grid(result: Any) -> np.ndarray:
+    """The filter grid of a layer-mode result: one tile per unit (its best restart), about square.
+
+    Units are laid out in the order requested, row by row, ``ceil(sqrt(n))`` per
+    row; under each tile its unit index and the activation it reaches.
+    """
+    views = result.unit_views()
+    tiles = to_uint8(np.stack([v.best_image for v in views]), result.input_range)
+    captions = [[f"unit {v.unit}", f"act {v.best_activation:.3g}"] for v in views]
+    return grid_image(tiles, captions, columns=int(np.ceil(np.sqrt(len(views)))), frame="#a0a0a0")
 
 
 def class_stem(index: int, label: Any) -> str:

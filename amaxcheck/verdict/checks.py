@@ -30,6 +30,7 @@ from . import signals as G
 from . import stats as S
 from .decision import Decision, decide
 from .report import FAIL, PASS, SKIP, CheckResult, ClassReport, RankedClass, Report
+from .unit_report import LayerReport
 
 
 # --------------------------------------------------------------------------- validation
@@ -195,8 +196,15 @@ def check(
     twin: bool = True,
     control: Any = None,
     decode: Callable | None = None,
-) -> Report:
+) -> Report | LayerReport:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
+
+    A layer-mode result (``synthesize(model, layer=...)``) gets a
+    :class:`~amaxcheck.verdict.unit_report.LayerReport` instead: per unit the
+    activation reached against its baseline (on ``reference`` if given, else a
+    mid-grey image), the image statistics (``stat_bounds`` apply) and restart
+    agreement, and no class checks and no verdict (:mod:`amaxcheck.verdict.units`);
+    the class thresholds, ``verdict``, ``twin``, ``control`` and ``decode`` do not apply.
 
     Parameters
     ----------
@@ -244,6 +252,10 @@ def check(
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
     """
+    if getattr(result, "mode", None) == "layer":
+        from .units import check_units
+
+        return check_units(result, model, reference=reference, stat_bounds=stat_bounds)
     thresholds = _validated_thresholds(result, min_confidence, top_k, max_degeneracy, min_recall, min_naturalness,
                                        stat_bounds)
     model = model if model is not None else result.model
