@@ -323,7 +323,7 @@ def ascent_config(values: dict[str, Any]) -> Any:
     fixed: Any = read_fixed_inputs(values["fixed_inputs"]) if values.get("fixed_inputs") else None  # frozen by the config
     return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
                         input_range=values["input_range"], input=_name_or_index(values.get("input")),
-                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values["head"])
+                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values.get("head", D.HEAD))
 
 
 def _name_or_index(value: Any) -> str | int | None:

@@ -138,9 +138,25 @@ class _Engine:
             )
         self.lo, self.hi = config.input_range
         self.preprocess = config.preprocess
-        self.run_chunk = tf.function(self._run_chunk, jit_compile=config.jit_compile, reduce_retracing=True)
-        self.evaluate = tf.function(self._evaluate, reduce_retracing=True)
+        self.jit_compile = config.jit_compile
+        self._compiled_chunk: Any = None
         self.gradient_path_checked = False
+
+    def run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
+        """:meth:`_run_chunk`, compiled once for every batch size and chunk length (one trace per engine).
+
+        The signature leaves the batch and step axes open, so the last, shorter
+        chunk, another ``max_batch`` split or another run reuses the same graph.
+        """
+        if self._compiled_chunk is None:
+            def batched(x: tf.Tensor) -> tf.TensorSpec:
+                return tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+
+            scalar = tf.TensorSpec([], tf.float32)
+            specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
+                     tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool))
+            self._compiled_chunk = tf.function(self._run_chunk, input_signature=specs, jit_compile=self.jit_compile)
+        return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first)
 
     def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
         """Fail fast, naming the culprit step, if the scores have no gradient w.r.t. the input.
@@ -179,10 +195,36 @@ class _Engine:
         p = tf.exp(tf.gather(log_probs, targets, axis=1, batch_dims=1))
         return obj, p
 
-    def _run_chunk(self, params, m, v, t, noise, active, targets, lr):
+    def _scores_move(self, params: tf.Tensor) -> tf.Tensor:
+        """Per sample: does any class score (weighted by index: a binary head's logits sum to 0) have an input gradient?
+
+        Only the model's scores: a regularizer's gradient would hide a cut path.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            raw = self.to_raw(self.param.to_unit(params, self.shape))
+            logits, _, _ = self.adapter.scores(self.adapter.prepared(raw, self.preprocess))
+            total = tf.reduce_sum(logits * tf.range(1, self.adapter.n_classes + 1, dtype=tf.float32))
+        g = tape.gradient(total, params)
+        if g is None:  # no differentiable path at all: decided while tracing
+            return tf.zeros([tf.shape(params)[0]], tf.bool)
+        flat = tf.reshape(g, [tf.shape(g)[0], -1])
+        return tf.reduce_any(tf.not_equal(flat, 0.0) & tf.math.is_finite(flat), axis=1)
+
+    def _run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
+        """``k = noise.shape[1]`` Adam steps, then the clean objective (and target probability) at the end.
+
+        With ``first``, also the clean objective of the starting ``params`` (the
+        first candidate for the best iterate) and ``moved``: which starts have a
+        nonzero input gradient of the class scores (the fast gradient-path check).
+        """
         n = tf.shape(noise)[1]
         history = tf.TensorArray(tf.float32, size=n)
         nonfinite = tf.zeros_like(active)
+        moved = (tf.cond(first, lambda: self._scores_move(params), lambda: tf.zeros_like(active))
+                 if self.mode == CLASSES else tf.zeros_like(active))
+        start_score = tf.cond(first, lambda: self._evaluate(params, targets)[0],
+                              lambda: tf.fill(tf.shape(active), np.float32(np.nan)))
         for i in tf.range(n):
             with tf.GradientTape() as tape:
                 tape.watch(params)
@@ -208,7 +250,8 @@ class _Engine:
             v = tf.where(mask, v_new, v)
             history = history.write(i, tf.where(active, obj, tf.fill(tf.shape(obj), np.float32(np.nan))))
             active = update
-        return params, m, v, t, active, nonfinite, tf.transpose(history.stack())
+        score, p = self._evaluate(params, targets)
+        return params, m, v, t, active, nonfinite, tf.transpose(history.stack()), start_score, score, p, moved
 
 
 def adapter_for(model: Any, config: AscentConfig) -> ModelAdapter:
@@ -308,14 +351,17 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
     m, v, t = tf.zeros_like(params), tf.zeros_like(params), tf.constant(0.0)
     active = tf.ones([sl.stop - sl.start], tf.bool)
     best_params = params
-    best_score, _ = engine.evaluate(params, tgt)
-    best_score = tf.where(tf.math.is_finite(best_score), best_score, -np.inf)
+    best_score = None
     done = 0
     while done < steps:
         k = min(config.check_every, steps - done)
         was_active = active.numpy()
-        params, m, v, t, active, nonfinite, hist = engine.run_chunk(
-            params, m, v, t, tf.constant(plan.noise(sl, k)), active, tgt, lr)
+        params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = engine.run_chunk(
+            params, m, v, t, tf.constant(plan.noise(sl, k)), active, tgt, lr, tf.constant(done == 0))
+        if best_score is None:
+            best_score = tf.where(tf.math.is_finite(start_score), start_score, -np.inf)
+            if not engine.gradient_path_checked and engine.mode == CLASSES:
+                _check_gradient_path(engine, plan, config, moved.numpy())
         hist = hist.numpy()
         trace.record(sl, done, hist)
         trace.steps_run[sl] += np.where(was_active, k, 0).astype(np.int32)
@@ -323,7 +369,6 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
         if bad.any():
             rows = bad & (trace.diverged_at[sl] < 0)
             trace.diverged_at[np.arange(sl.start, sl.stop)[rows]] = done + np.argmax(np.isnan(hist[rows]), axis=1)
-        score, p = engine.evaluate(params, tgt)
         better = tf.math.is_finite(score) & (score > best_score)
         best_params = tf.where(_expand(better, params), params, best_params)
         best_score = tf.where(better, score, best_score)
@@ -335,6 +380,13 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
             bar.advance(steps - done)
             break
     trace.best[sl] = best_params.numpy()
+
+
+def _check_gradient_path(engine: _Engine, plan: _Plan, config: AscentConfig, moved: np.ndarray) -> None:
+    """After the first chunk: an input gradient moved some sample, or the full probe (which names the culprit) runs."""
+    if not moved.any():  # ReLUs off at every start, or no path at all: probe random inputs across the range too
+        engine.check_gradient_path(plan.params0[:_PROBE_STARTS], config.seed)
+    engine.gradient_path_checked = True
 
 
 def _result(model: Any, engine: _Engine, plan: _Plan, trace: _Trace, config: AscentConfig, targets: list[int],
@@ -466,8 +518,6 @@ def synthesize(
         class_mode_objective(engine.objective, len(targets))
     plan = _plan(engine, targets, config)
     # once per compiled engine (frozen weights give the same answer); it probes the class scores, so not for a layer
-    if mode == CLASSES and not engine.gradient_path_checked:
-        engine.check_gradient_path(plan.params0[:_PROBE_STARTS], config.seed)
     trace = _ascend(engine, plan, config, progress)
     result = _result(model, engine, plan, trace, config, targets, labels, started, layer if mode == LAYER else None)
     _raise_if_diverged(result, trace, plan)

@@ -14,7 +14,8 @@
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,31 +184,55 @@ def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlE
 
 
 def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[int, ...]) -> ControlEvidence:
-    from ..ascent.engine import adapter_for, synthesize
-    from . import stats as S
-    from .checks import ascent_delta
-
-    twin = reinitialized_twin(model, seeds[0])
     model_vars = _trainable_variables(model)
-    first = [np.asarray(v).copy() for _, v in _trainable_variables(twin)]
-    reach, agreement, second = [], [], None
-    for i, seed in enumerate(seeds):
-        if i:
-            reinitialize(twin, seed)
-            if second is None:
-                second = [np.asarray(v).copy() for _, v in _trainable_variables(twin)]
-        res = synthesize(twin, list(classes), config=cfg, progress=False)
-        seen = S.quantize(res.images, cfg.input_range) if S.is_image(res.images[0]) else res.images
-        probs = adapter_for(twin, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
-        rows = [np.flatnonzero(res.classes == c) for c in classes]
-        reach.append([float(probs[idx, c].max()) for idx, c in zip(rows, classes)])
-        agreement.append([S.restart_agreement(ascent_delta(res, idx)) for idx in rows])
-    second = second if second is not None else first
+    trained = [np.asarray(v).copy() for _, v in model_vars]
+    with _reinitialized_in_place(model) as redraw:
+        draws: list[list[np.ndarray]] = []
+        reach, agreement = [], []
+        for seed in seeds:
+            redraw(seed)
+            if len(draws) < 2:
+                draws.append([np.asarray(v).copy() for _, v in model_vars])
+            twin_reach, twin_agreement = _ascend_control(model, cfg, classes)
+            reach.append(twin_reach)
+            agreement.append(twin_agreement)
+    first, second = draws[0], draws[-1]
     weights = tuple(
-        LayerWeights(f"{layer.name}/{str(var.name).split('/')[-1]}", np.asarray(var), fresh,
+        LayerWeights(f"{layer.name}/{str(var.name).split('/')[-1]}", values, fresh,
                      bool(np.array_equal(fresh, other)))
-        for (layer, var), fresh, other in zip(model_vars, first, second)
+        for (layer, var), values, fresh, other in zip(model_vars, trained, first, second)
         if _initializer_of(layer, var) is not None)
     heads = [layer.name for layer, _ in model_vars]
     return ControlEvidence(classes, seeds, cfg.restarts, np.array(reach), np.array(agreement), weights,
                            heads[-1] if heads else None)
+
+
+@contextmanager
+def _reinitialized_in_place(model: Any) -> Iterator[Callable[[int], Any]]:
+    """Lend ``model`` to the controls: ``redraw(seed)`` re-initializes it in place; every variable is restored after.
+
+    The twins then run through the model's own compiled engine (same graph, same
+    variables, other values): no clone, no second trace. The restore runs on every
+    exit, errors and interrupts included, and puts back every variable
+    (trainable or not, BatchNorm statistics included) bit for bit.
+    """
+    saved = [(variable, np.array(variable)) for variable in model.weights]
+    try:
+        yield lambda seed: reinitialize(model, seed)
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
+
+
+def _ascend_control(model: Any, cfg: Any, classes: tuple[int, ...]) -> tuple[list[float], list[float]]:
+    """One twin's best target probability and restart agreement per control class."""
+    from ..ascent.engine import adapter_for, synthesize
+    from . import stats as S
+    from .checks import ascent_delta
+
+    res = synthesize(model, list(classes), config=cfg, progress=False)
+    seen = S.quantize(res.images, cfg.input_range) if S.is_image(res.images[0]) else res.images
+    probs = adapter_for(model, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
+    rows = [np.flatnonzero(res.classes == c) for c in classes]
+    return ([float(probs[idx, c].max()) for idx, c in zip(rows, classes)],
+            [S.restart_agreement(ascent_delta(res, idx)) for idx in rows])
