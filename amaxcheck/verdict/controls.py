@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -134,7 +134,10 @@ class ControlEvidence:
     ``agreement[i, j]``: mean correlation between that class's restarts (what the
     ascent added); ``weights``: the model's trainable variables beside twin 0's
     fresh draw (see :func:`amaxcheck.verdict.signals.weights_at_initialization`);
-    ``head``: the name of the output layer.
+    ``head``: the name of the output layer; ``images[j]``: the ideal input of
+    class ``classes[j]`` that reached highest over every twin and restart (raw
+    input range; what the HTML report shows beside the model's), ``None`` when
+    not kept.
     """
 
     classes: tuple[int, ...]
@@ -144,6 +147,7 @@ class ControlEvidence:
     agreement: np.ndarray
     weights: tuple[LayerWeights, ...]
     head: str | None
+    images: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The floor a reader compares the model with (JSON ``controls``)."""
@@ -178,8 +182,26 @@ def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlE
     cfg = control_config(config)
     classes = control_classes(n_classes)
     seeds = tuple(range(D.CONTROL_SEED, D.CONTROL_SEED + D.CONTROL_TWINS))
-    key = ("reinitialized",) + _cache.result_key(model, classes, None, cfg)
-    return _cache.CONTROLS.get_or_build(key, lambda: _build_control(model, cfg, classes, seeds))
+    return _cache.CONTROLS.get_or_build(_control_key(model, cfg, classes),
+                                        lambda: _build_control(model, cfg, classes, seeds))
+
+
+def cached_control(model: Any, config: Any, n_classes: int) -> ControlEvidence | None:
+    """The :func:`learned_nothing_control` of ``model`` at ``config`` if one is cached, else ``None``; never builds one.
+
+    How a report finds the control it was judged against (``check`` builds it,
+    cached) without paying for a new one when the verdict was not computed.
+    """
+    from .. import _cache
+
+    key = _control_key(model, control_config(config), control_classes(n_classes))
+    return _cache.CONTROLS.get(key) if key in _cache.CONTROLS else None
+
+
+def _control_key(model: Any, cfg: Any, classes: tuple[int, ...]) -> tuple[Any, ...]:
+    from .. import _cache
+
+    return ("reinitialized",) + _cache.result_key(model, classes, None, cfg)
 
 
 def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[int, ...]) -> ControlEvidence:
@@ -191,6 +213,8 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
     model_vars = _trainable_variables(model)
     first = [np.asarray(v).copy() for _, v in _trainable_variables(twin)]
     reach, agreement, second = [], [], None
+    best = np.full(len(classes), -1.0)
+    images: np.ndarray | None = None
     for i, seed in enumerate(seeds):
         if i:
             reinitialize(twin, seed)
@@ -201,6 +225,10 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
         probs = adapter_for(twin, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
         rows = [np.flatnonzero(res.classes == c) for c in classes]
         reach.append([float(probs[idx, c].max()) for idx, c in zip(rows, classes)])
+        images = np.zeros((len(classes), *res.images.shape[1:]), np.float32) if images is None else images
+        for j, (idx, c) in enumerate(zip(rows, classes)):
+            if reach[-1][j] > best[j]:
+                best[j], images[j] = reach[-1][j], res.images[idx[np.argmax(probs[idx, c])]]
         agreement.append([S.restart_agreement(ascent_delta(res, idx)) for idx in rows])
     second = second if second is not None else first
     weights = tuple(
@@ -210,4 +238,4 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
         if _initializer_of(layer, var) is not None)
     heads = [layer.name for layer, _ in model_vars]
     return ControlEvidence(classes, seeds, cfg.restarts, np.array(reach), np.array(agreement), weights,
-                           heads[-1] if heads else None)
+                           heads[-1] if heads else None, images=images)
