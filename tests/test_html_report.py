@@ -23,10 +23,14 @@ from pathlib import Path
 import pytest
 
 import amaxcheck
+from amaxcheck import _cache
 from amaxcheck.errors import AmaxcheckError, DataError
+from amaxcheck.output.artifacts import to_uint8
+from amaxcheck.output.figures import picture
 from amaxcheck.output.guard import written_by_amaxcheck
 from amaxcheck.output.html import CheckedTest, Picture, anchor_for, report_html, session_html
 from amaxcheck.output.text import xml_text
+from amaxcheck.verdict.controls import cached_control, learned_nothing_control
 
 from .test_cli_subprocess import amaxcheck as run_amaxcheck
 from .test_label_controls import NASTY, RAW_CONTROLS
@@ -309,6 +313,37 @@ def test_a_foreign_file_or_a_folder_is_refused_before_the_run(tmp_path):
     proc = run_amaxcheck("gate", MODEL, "--html", "sub", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "amaxcheck: error: --html 'sub' is a folder; give a file path"
+
+
+# --------------------------------------------------------------------------- from Python
+def test_write_html_report_from_the_api_shows_the_cached_control(digits_model, digits_reference, tmp_path):
+    result = amaxcheck.synthesize(digits_model, [4, 5], steps=16, restarts=2, progress=False)
+    before = len(_cache.CONTROLS)
+    assert cached_control(digits_model, result.config.replace(steps=17), 10) is None  # looked up, never built
+    assert len(_cache.CONTROLS) == before
+    report = amaxcheck.check(result, digits_model, reference=digits_reference[0],
+                             reference_labels=digits_reference[1])
+    control = cached_control(digits_model, result.config, 10)
+    assert control is learned_nothing_control(digits_model, result.config, 10)  # the one check() cached
+    assert control.images.shape == (len(control.classes), 16, 16, 1) and control.images.dtype == "float32"
+    assert 0.0 <= control.images.min() and control.images.max() <= 1.0
+    assert "images" not in control.summary() and report.controls["classes"] == list(control.classes)
+
+    path = amaxcheck.write_html_report(report, tmp_path / "api.html", reference=digits_reference[0],
+                                       reference_labels=digits_reference[1])
+    assert "write_html_report" in amaxcheck.__all__ and path == tmp_path / "api.html"
+    text = path.read_text(encoding="utf-8")
+    page = Page(text)
+    assert_self_contained(page, text)
+    article = page.find("article", "report")
+    assert article.attrs["data-verdict"] == report.verdict and page.find("h2", "model").text == result.model_name
+    sections = {int(s.attrs["data-class-index"]): s for s in page.find_all("section", "class")}
+    assert sorted(sections) == [4, 5]
+    shown = sections[4].find("div", "control").find("img").attrs["src"]  # class 4 is a control class
+    assert 4 in control.classes and "class" not in sections[4].find("div", "control").find("figcaption").text
+    expected = picture(to_uint8(control.images[list(control.classes).index(4)][None], (0.0, 1.0))[0], "x").uri
+    assert shown == expected
+    assert all(len(s.find("div", "reference").find_all("figure")) == 4 for s in sections.values())
 
 
 # --------------------------------------------------------------------------- the renderer alone
