@@ -447,11 +447,14 @@ def summary_lines(state: _RunState) -> list[str]:
 
 # --------------------------------------------------------------------------- the HTML report
 def check_html_path(path: Path, where: str) -> None:
-    """Refuse an ``--amax-html`` path that is a folder, or a file that is not an earlier amaxcheck HTML report."""
+    """Refuse an ``--amax-html`` path that cannot be written, or a file that is not an earlier amaxcheck HTML report."""
+    from .cli import check_writable
     from .output.guard import written_by_amaxcheck
 
-    if path.is_dir():
-        raise pytest.UsageError(f"amaxcheck: {where} {str(path)!r} is a folder; give a file path")
+    try:
+        check_writable(str(path), where, folder=False)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"amaxcheck: {exc}") from None
     if path.exists() and not written_by_amaxcheck(path, "html"):
         raise pytest.UsageError(f"amaxcheck: {where} {str(path)!r} already exists and is not an amaxcheck HTML "
                                 "report, so it will not be replaced; pick another path or delete the file")

@@ -24,9 +24,9 @@ import pytest
 
 import amaxcheck
 from amaxcheck import _cache
-from amaxcheck.errors import AmaxcheckError, DataError
+from amaxcheck.errors import AmaxcheckError, ConfigError, DataError
 from amaxcheck.output.artifacts import to_uint8
-from amaxcheck.output.figures import picture
+from amaxcheck.output.figures import class_figures, picture
 from amaxcheck.output.guard import written_by_amaxcheck
 from amaxcheck.output.html import CheckedTest, Picture, anchor_for, report_html, session_html
 from amaxcheck.output.text import xml_text
@@ -328,6 +328,8 @@ def test_write_html_report_from_the_api_shows_the_cached_control(digits_model, d
     assert control.images.shape == (len(control.classes), 16, 16, 1) and control.images.dtype == "float32"
     assert 0.0 <= control.images.min() and control.images.max() <= 1.0
     assert "images" not in control.summary() and report.controls["classes"] == list(control.classes)
+    with pytest.raises(ConfigError, match="examples must be an integer >= 0, got -1"):
+        class_figures(report, examples=-1)
 
     path = amaxcheck.write_html_report(report, tmp_path / "api.html", reference=digits_reference[0],
                                        reference_labels=digits_reference[1])
@@ -447,7 +449,7 @@ def test_the_plugin_writes_one_page_for_the_session_under_xdist(pytester: pytest
     assert [a.attrs["href"] for a in page.find("ol", "tests").find_all("a")] == [f"#{anchor_for(n)}" for n in nodeids]
 
     healthy = tests[0].find("article", "report")
-    assert healthy.attrs["data-verdict"] == "healthy" and healthy.find("p", "test").text == f"test {nodeids[0]}"
+    assert healthy.attrs["data-verdict"] == "healthy" and healthy.attrs["id"] == f"{anchor_for(nodeids[0])}-r1"
     sections = healthy.find_all("section", "class")
     assert [int(s.attrs["data-class-index"]) for s in sections] == [0, 7]
     for section in sections:
@@ -462,20 +464,39 @@ def test_the_plugin_writes_one_page_for_the_session_under_xdist(pytester: pytest
     assert "no learned-nothing control picture: the verdict was not computed" in section.text
 
 
-@pytest.mark.parametrize(("folder", "why"), [
-    (False, ("already exists and is not an amaxcheck HTML report, so it will not be replaced; pick another path "
-             "or delete the file")),
-    (True, "is a folder; give a file path"),
-], ids=["foreign file", "folder"])
-def test_the_ini_twin_is_read_and_guarded(pytester: pytest.Pytester, folder, why):
-    ini = pytester.makeini("[pytest]\namax_html = mine.html\n")
+@pytest.mark.parametrize(("value", "why"), [
+    ("mine.html", ("{path!r} already exists and is not an amaxcheck HTML report, so it will not be replaced; pick "
+                   "another path or delete the file")),
+    ("folder", "{path!r} is a folder; give a file path"),
+    ("mine.html/report.html", "{path!r} cannot be written: {parent!r} is a file, not a folder"),
+], ids=["foreign file", "folder", "under a file"])
+def test_the_ini_twin_is_read_and_guarded_before_the_tests_run(pytester: pytest.Pytester, value, why):
+    ini = pytester.makeini(f"[pytest]\namax_html = {value}\n")
     pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
-    target = pytester.path / "mine.html"
-    target.mkdir() if folder else target.write_text("<html>mine</html>")
-    result = pytester.runpytest_subprocess("--collect-only", "-p", "no:cacheprovider")
+    (pytester.path / "mine.html").write_text("<html>mine</html>")
+    (pytester.path / "folder").mkdir()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"ERROR: amaxcheck: ini option amax_html in {ini} {str(target)!r} {why}" in result.stderr.lines
-    assert folder or target.read_text() == "<html>mine</html>"
+    message = why.format(path=str(pytester.path / value), parent=str(pytester.path / "mine.html"))
+    assert f"ERROR: amaxcheck: ini option amax_html in {ini} {message}" in result.stderr.lines, result.stderr.str()
+    assert (pytester.path / "mine.html").read_text() == "<html>mine</html>"
+
+
+def test_a_page_that_cannot_be_written_at_the_end_is_reported(pytester: pytest.Pytester):
+    pytester.makepyfile(test_breaks_the_folder="""
+import shutil
+from pathlib import Path
+
+def test_replace_the_folder_with_a_file():
+    shutil.rmtree("out")
+    Path("out").write_text("no longer a folder")
+""")
+    (pytester.path / "out").mkdir()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--amax-html", "out/session.html")
+    result.assert_outcomes(passed=1)
+    line = f"ERROR: could not write the amaxcheck HTML report {pytester.path / 'out' / 'session.html'}: "
+    assert any(x.startswith(line) and x.endswith("; point --amax-html at a writable path")
+               for x in result.stdout.lines), result.stdout.str()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -360,9 +360,8 @@ def report_article(doc: Mapping[str, Any], figures: Mapping[int, ClassFigures] |
     figures = figures or {}
     classes = "".join(_class_section(doc, c, figures.get(int(c["index"]), ClassFigures()), anchor)
                       for c in doc.get("classes", []))
-    test = f'<p class="test">test {_t(doc["test"])}</p>' if doc.get("test") else ""
     return (f'<article class="report" id="{_t(anchor)}" data-verdict="{_t(doc.get("verdict") or "none")}" '
-            f'data-passed="{"true" if doc.get("passed") else "false"}">{test}{_header(doc)}{_signals(doc)}'
+            f'data-passed="{"true" if doc.get("passed") else "false"}">{_header(doc)}{_signals(doc)}'
             f'{_overview(doc, figures, anchor)}<div class="classes">{classes}</div>{_settings(doc)}</article>')
 
 
@@ -435,7 +434,6 @@ overflow-wrap:anywhere}
 .report[data-verdict=healthy]{border-top:6px solid var(--good)}
 .report[data-verdict=degenerate]{border-top:6px solid var(--bad)}
 .report[data-verdict=inconclusive]{border-top:6px solid var(--warn)}
-.report>.test{color:var(--muted);font-family:ui-monospace,monospace;margin:0 0 6px;overflow-wrap:anywhere}
 .verdict-head h2.model{font-size:24px}
 .where{color:var(--muted);margin:4px 0 12px;font-family:ui-monospace,monospace;font-size:12px;overflow-wrap:anywhere}
 .badges{display:flex;flex-wrap:wrap;align-items:center;gap:10px;margin:0 0 12px}
