@@ -313,6 +313,12 @@ def test_a_foreign_file_or_a_folder_is_refused_before_the_run(tmp_path):
     proc = run_amaxcheck("gate", MODEL, "--html", "sub", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "amaxcheck: error: --html 'sub' is a folder; give a file path"
+    (tmp_path / "pyproject.toml").write_text('[tool.amaxcheck]\nhtml = "mine.html"\n')  # the same from the config
+    proc = run_amaxcheck("gate", MODEL, cwd=tmp_path / "sub")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"amaxcheck: error: --html {str(tmp_path / 'mine.html')!r} already exists and is not "
+                                   "an amaxcheck HTML report, so the gate will not replace it; pick another path or "
+                                   "delete the file")
 
 
 # --------------------------------------------------------------------------- from Python

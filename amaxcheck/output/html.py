@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -119,7 +120,9 @@ def anchor_for(nodeid: str) -> str:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """``value`` as a finite float, else ``None`` (booleans, text, NaN and infinities are not drawn)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _pct(value: float) -> str:
@@ -127,7 +130,7 @@ def _pct(value: float) -> str:
 
 
 def _bar(value: Any, marks: Sequence[tuple[Any, str]] = (), tone: str = "neutral", label: str = "") -> str:
-    """A 0..1 bar filled to ``value`` with a tick at each mark ``(position, name)``; ``-`` for no value."""
+    """A 0..1 bar filled to ``value`` (empty without one) with a tick at each mark ``(position, name)``."""
     number = _number(value)
     fill = "" if number is None else f'<span class="fill {tone}" style="width:{_pct(number)}"></span>'
     ticks = "".join(f'<span class="mark" style="left:{_pct(pos)}" title="{_t(name)} {_fmt(pos, 2)}"></span>'
@@ -421,7 +424,7 @@ _CSS = """
 *{box-sizing:border-box}
 body{margin:0;background:var(--page);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
 "Helvetica Neue",Arial,sans-serif}
-main{max-width:1200px;margin:0 auto;padding:24px}
+main{max-width:1280px;margin:0 auto;padding:20px 16px}
 h1,h2,h3,h4{margin:0;line-height:1.25}
 h4{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;margin-bottom:6px}
 ul,ol{margin:0;padding-left:20px}
@@ -475,16 +478,17 @@ margin:12px 0;background:#fff}
 .class h3{font-size:17px;display:flex;align-items:baseline;gap:10px;flex-wrap:wrap}
 .class .index{color:var(--muted);font-weight:400;font-size:13px}
 .class .confidence{color:var(--muted);font-weight:600;font-size:13px}
-.class-body{display:grid;grid-template-columns:minmax(0,3fr) minmax(260px,2fr);gap:20px;margin-top:10px}
+.class-body{margin-top:10px}
+.numbers{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:8px 40px;margin-top:14px}
 .gallery{display:flex;flex-wrap:wrap;gap:14px 18px;align-items:flex-start}
 .pictures .notes{margin-top:8px}
 .group .tiles{display:flex;flex-wrap:wrap;gap:8px}
-.group.control,.group.reference{padding-left:16px;border-left:1px solid var(--line)}
+.group.control,.group.reference{padding-left:14px;border-left:1px solid var(--line)}
 .tile{margin:0;display:flex;flex-direction:column;align-items:center;gap:3px}
 .tile img{outline:1px solid var(--line)}
 .tile.best img{outline:3px solid var(--good);outline-offset:1px}
 .class.bad .tile.best img{outline-color:var(--bad)}
-.tile figcaption{font-size:11px;color:var(--muted);max-width:110px;text-align:center;overflow-wrap:anywhere}
+.tile figcaption{font-size:11px;color:var(--muted);max-width:96px;text-align:center;overflow-wrap:anywhere}
 .tile.best figcaption{color:var(--ink);font-weight:600}
 .metric{display:grid;grid-template-columns:90px 1fr 48px 60px;align-items:center;column-gap:10px;margin:4px 0 8px}
 .parts{display:grid;grid-template-columns:repeat(2,1fr);gap:4px 16px;margin:6px 0 10px}
@@ -505,6 +509,6 @@ padding-top:14px;border-top:1px solid var(--line)}
 .tests{columns:2;font-family:ui-monospace,monospace;font-size:12px}.tests li{margin:2px 0}
 .tests a{color:var(--ink)}
 .generator{text-align:center;color:var(--muted);font-size:12px;margin:0 0 24px}
-@media (max-width:900px){.class-body{grid-template-columns:1fr}.signal{grid-template-columns:130px 1fr 48px}
+@media (max-width:900px){.numbers{grid-template-columns:1fr}.signal{grid-template-columns:130px 1fr 48px}
 .signal .null,.signal .pill{grid-column:auto}}
 """.strip()
