@@ -281,7 +281,7 @@ def _ranking(c: Mapping[str, Any], fig: ClassFigures) -> str:
         return ""
     items = "".join(
         f'<li class="{"target" if label == str(c["label"]) else "other"}"><span class="name">{_t(label)}</span>'
-        f'{_bar(p, (), "good" if label == str(c["label"]) else "bad", label)}'
+        f'{_bar(p, (), "good" if label == str(c["label"]) else "neutral", label)}'
         f'<span class="value">{_t(_fmt(p, 3))}</span></li>' for label, p in ranked)
     return f'<div class="ranking"><h4>Best restart ranks</h4><ol>{items}</ol></div>'
 
