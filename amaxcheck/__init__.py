@@ -17,7 +17,7 @@ Where things live (each package has one job):
   compiled engine behind :func:`synthesize`;
 * :mod:`amaxcheck.verdict` -- judging them: image statistics, controls, the
   signals and :func:`check`, and the report data;
-* :mod:`amaxcheck.output` -- showing them: the JSON/JUnit/Markdown/terminal
+* :mod:`amaxcheck.output` -- showing them: the JSON/JUnit/Markdown/HTML/terminal
   renderers, artifacts, baselines;
 * the faces on top: :mod:`amaxcheck.cli` (the gate), :mod:`amaxcheck.pytest_plugin`,
   :mod:`amaxcheck.strategies` (hypothesis), :mod:`amaxcheck.assertions`;
@@ -76,6 +76,7 @@ __all__ = [
     "stats",
     "strategies",
     "synthesize",
+    "write_html_report",
 ]
 
 # public name -> module that defines it (None: the name is a module of its own)
@@ -105,6 +106,7 @@ _LAZY = {
     "assert_stats_within": "assertions",
     "assert_not_degenerate": "assertions",
     "load_model": "loading",
+    "write_html_report": "output.figures",
     **{name: "errors" for name in (
         "AmaxcheckError", "ArgumentTypeError", "ModelError", "ClassSelectionError", "NoGradientError",
         "AscentDivergedError", "ModelLoadError", "UnsafeModelError", "ReferenceDataError", "DataError",
@@ -156,6 +158,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UnsafeModelError,
     )
     from .loading import load_model
+    from .output.figures import write_html_report
     from .verdict.checks import check
     from .verdict.controls import learned_nothing_control, reinitialized_twin, shuffled_twin
     from .verdict.report import CheckResult, ClassReport, Report

@@ -4,7 +4,7 @@
                    [--reference FILE.npz|FOLDER] [--input-range LO,HI]
                    [--steps N] [--restarts R] [--seed S]
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
-                   [--json PATH] [--junit-xml PATH] [--markdown PATH]
+                   [--json PATH] [--junit-xml PATH] [--markdown PATH] [--html PATH]
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
                    [--output NAME] [--input NAME --fixed-inputs FILE.npz]
     amaxcheck show MODEL --class C -o out.png [--gif [out.gif]] [--model-output NAME]
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--json", metavar="PATH", help="write the gate JSON document")
     gate.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML (one testcase per class x check)")
     gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY)")
+    gate.add_argument("--html", metavar="PATH", help="write one self-contained HTML report (images inline, no server)")
     gate.add_argument("--artifacts", metavar="DIR", help="write PNGs, a labelled grid, the arrays and the JSON here")
     gate.add_argument("--layer", help=argparse.SUPPRESS)  # refused with a pointer to `show --layer`
     gate.add_argument("--units", help=argparse.SUPPRESS)
@@ -240,7 +241,8 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
                               "--units all -o grid.png")
         values["classes"] = parse_classes(values["classes"])
         for flag, key, folder in (("--json", "json", False), ("--junit-xml", "junit_xml", False),
-                                  ("--markdown", "markdown", False), ("--artifacts", "artifacts", True)):
+                                  ("--markdown", "markdown", False), ("--html", "html", False),
+                                  ("--artifacts", "artifacts", True)):
             if values.get(key):
                 check_writable(values[key], flag, folder=folder)
     else:
@@ -308,7 +310,7 @@ def check_output_paths(command: str, values: dict[str, Any]) -> None:
     if not is_module_function(model):
         inputs.insert(0, Input("MODEL", model))
     flags = ((("--json", "json", "json"), ("--junit-xml", "junit_xml", "junit"), ("--markdown", "markdown", "markdown"),
-              ("--artifacts", "artifacts", "folder")) if command == "gate"
+              ("--html", "html", "html"), ("--artifacts", "artifacts", "folder")) if command == "gate"
              else (("-o", "output", "png"), ("--gif", "gif", "gif")))
     outputs = [Output(flag, str(values[key]), kind) for flag, key, kind in flags if values.get(key)]
     check_outputs(outputs, inputs, ARTIFACT_NAMES)
@@ -445,7 +447,7 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
                              min_confidence=opts.min_confidence, top_k=opts.top_k,
                              max_degeneracy=opts.max_degeneracy, min_naturalness=opts.min_naturalness)
     extras = _gate_extras(opts, loaded, result, ref_x, argv, started, notes)
-    doc = _write_outputs(opts, report, extras, console)
+    doc = _write_outputs(opts, report, extras, console, (ref_x, ref_y))
     if doc.get("verdict") == "inconclusive" and not opts.quiet:
         print(f"amaxcheck: warning: the verdict is inconclusive{' (--strict: the gate fails)' if opts.strict else ''}"
               f": {'; '.join(doc.get('reasons', [])[-1:])}", file=sys.stderr)
@@ -491,9 +493,12 @@ def _gate_extras(opts: Options, loaded: _Loaded, result: Any, ref_x: Any, argv: 
     return reporting.gate_extras(model=model_info, settings=settings, gate=gate_info)
 
 
-def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: _Console) -> dict[str, Any]:
-    """Artifacts, the terminal table, --json/--junit-xml/--markdown and the step summary; returns the document."""
+def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: _Console,
+                   reference: tuple[Any, Any]) -> dict[str, Any]:
+    """Artifacts, the terminal table, --json/--junit-xml/--markdown/--html and the step summary; returns the document."""
     from .output import reporting
+    from .output.figures import html_report
+    from .output.html import write_html
 
     artifacts_dir = opts.values.get("artifacts")
     if artifacts_dir:  # also writes summary.json: the gate document, image paths included
@@ -503,8 +508,11 @@ def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: 
     doc = reporting.build_document(report, extras, strict=bool(opts.strict))
     console.out(reporting.verdict_line(doc) if opts.quiet else reporting.terminal_table(doc))
     written = []
+    ref_x, ref_y = reference
     for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
-                             ("--markdown", "markdown", reporting.write_markdown)):
+                             ("--markdown", "markdown", reporting.write_markdown),
+                             ("--html", "html", lambda d, t: write_html(t, html_report(report, doc=d, reference=ref_x,
+                                                                                       reference_labels=ref_y)))):
         target = opts.values.get(key)
         if target:
             written.append(f"{flag[2:]} {_writing(flag, target, lambda w=write, t=target: w(doc, t))}")

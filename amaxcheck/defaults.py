@@ -55,6 +55,10 @@ CONTROL_CLASSES = 4
 #: seed of the controls' twins and ascent (fixed: the verdict must not change with the user's seed)
 CONTROL_SEED = 0
 
+# --------------------------------------------------------------------------- outputs
+#: real reference images shown per class in the HTML report (``--html``, ``--amax-html``), the first of each class
+HTML_REFERENCE_EXAMPLES = 4
+
 # --------------------------------------------------------------------------- caches
 #: compiled engines kept per live model (tracing costs seconds; each engine holds a traced graph)
 ENGINE_CACHE_SIZE = 8

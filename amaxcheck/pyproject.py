@@ -18,6 +18,7 @@ underscores::
     top-k = 1
     max-degeneracy = 0.5
     json = "amaxcheck-report.json"
+    html = "amaxcheck-report.html"
     artifacts = "amaxcheck-artifacts"
     output = "class_scores"    # multi-output models: the class-score output (name or index)
     input = "image"            # multi-input models: the input to synthesize (name or index) ...
@@ -43,7 +44,7 @@ from . import defaults as D
 from .errors import ConfigError
 from .loading import looks_like_module_function
 
-PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "artifacts", "fixed_inputs")
+PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "html", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
 OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "output", "input", "head")

@@ -30,7 +30,9 @@ Options (each has an ini twin: ``--amax-steps`` <-> ``amax_steps`` ...)
     ``--amax-artifacts-dir DIR`` (default ``<rootdir>/amaxcheck-artifacts/pytest``),
     ``--amax-artifacts always|on-failure|never`` (default on-failure),
     ``--amax-baseline-dir DIR`` (default: ``amax_baselines/<module>/`` next to each test file),
-    ``--amax-update-baselines``.
+    ``--amax-update-baselines``,
+    ``--amax-html PATH`` (one self-contained HTML page of every model the tests checked, written at the
+    end of the session; under pytest-xdist the workers send their parts and the controller writes it).
 
 Artifacts: a folder per test (node id slug, plus the xdist worker id under
 ``pytest-xdist``) holding one upscaled PNG per class, a labelled grid,
@@ -86,6 +88,7 @@ INI_TYPES: dict[str, tuple[Any, str]] = {
     "amax_artifacts": ("string", "one of always, on-failure, never"),
     "amax_baseline_dir": ("string", "a folder path"),
     "amax_update_baselines": ("bool", "true or false"),
+    "amax_html": ("string", "a file path"),
 }
 
 
@@ -99,6 +102,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("artifacts-dir", "DIR", f"where per-test artifact folders go (default <rootdir>/{DEFAULT_ARTIFACTS_DIR.as_posix()})"),
         ("artifacts", "WHEN", "write artifacts 'always', 'on-failure' (default) or 'never'"),
         ("baseline-dir", "DIR", f"where baselines live (default {DEFAULT_BASELINE_FOLDER}/<module>/ next to each test file)"),
+        ("html", "PATH", "write one self-contained HTML report of every model the tests checked (default: none)"),
     ]
     for name, metavar, help_text in specs:
         group.addoption(f"--amax-{name}", dest=_dest(name), metavar=metavar, default=None, help=help_text)
@@ -125,6 +129,7 @@ class Settings:
     artifacts: str
     baseline_dir: Path | None
     update_baselines: bool
+    html: Path | None = None
 
     def synthesize_defaults(self) -> dict[str, Any]:
         """Keyword arguments these options add to every ``amax.synthesize`` call."""
@@ -203,11 +208,13 @@ def resolve_settings(config: pytest.Config) -> Settings:
     artifacts_dir = config.rootpath / DEFAULT_ARTIFACTS_DIR if art is None else _as_path(art, base)
     bdir, _, base = _raw_option(config, "amax_baseline_dir")
     update, where, _ = _raw_option(config, "amax_update_baselines")
+    html, _, base = _raw_option(config, "amax_html")
     return Settings(
         steps=values["steps"], restarts=values["restarts"], seed=values["seed"],
         artifacts_dir=artifacts_dir.resolve(), artifacts=mode,
         baseline_dir=None if bdir is None else _as_path(bdir, base).resolve(),
         update_baselines=False if update is None else _as_bool(update, where),
+        html=None if html is None else _as_path(html, base).resolve(),
     )
 
 
@@ -225,6 +232,8 @@ class _RunState:
     baselines: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     worker_cache: dict[str, int] = field(default_factory=lambda: {"runs": 0, "hits": 0})
+    html_tests: list[tuple[tuple[str, int, str], dict[str, Any]]] = field(default_factory=list)
+    html_written: Path | None = None
 
 
 _STATE = pytest.StashKey[_RunState]()
@@ -246,6 +255,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = str(workerinput.get("workerid", "gw")) if workerinput is not None else None
     run_id = str(workerinput.get("amaxcheck_run_id", "")) if workerinput is not None else uuid.uuid4().hex[:12]
     settings = resolve_settings(config)
+    if settings.html is not None and worker is None:
+        check_html_path(settings.html, _raw_option(config, "amax_html")[1])
     state = _RunState(settings, worker, run_id or uuid.uuid4().hex[:12], SynthesisCache(settings.synthesize_defaults()))
     config.stash[_STATE] = state
     config.pluginmanager.register(_Collector(state), "amaxcheck-collector")
@@ -319,8 +330,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     """Open the test's :class:`ArtifactScope` so helpers anywhere in the test know where to save."""
     state = _state(item.config)
     folder = state.settings.artifacts_dir / artifact_folder_name(item.nodeid, state.worker)
+    checker = state.cache.check if state.settings.html is None else CheckRecorder(state.cache.check)
     scope = ArtifactScope(folder, mode=state.settings.artifacts, name=item.nodeid, run=state.run_id,
-                          checker=state.cache.check, before_write=lambda: clean_stale_artifacts(state))
+                          checker=checker, before_write=lambda: clean_stale_artifacts(state))
     item.stash[_SCOPE] = scope
     token = _CURRENT.set(scope)
     try:
@@ -346,6 +358,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         scope.finish(failed=report.failed)
     except Exception as exc:  # noqa: BLE001 - never turn a test report into an INTERNALERROR
         scope.errors.append(f"could not write amaxcheck artifacts for {item.nodeid}: {type(exc).__name__}: {exc}")
+    if _state(item.config).settings.html is not None:
+        try:
+            report.amax_html = html_part(item.nodeid, report.outcome, scope)
+        except Exception as exc:  # noqa: BLE001 - as above
+            scope.errors.append(f"could not add {item.nodeid} to the amaxcheck HTML report: {type(exc).__name__}: {exc}")
     for error in scope.errors:
         item.warn(AmaxcheckWarning(error))
     properties = scope.properties()
@@ -373,6 +390,10 @@ class _Collector:
         self.state.artifact_folders.extend(getattr(report, "amax_artifacts", None) or [])
         self.state.baselines.extend(tuple(b) for b in getattr(report, "amax_baselines", None) or [])
         self.state.errors.extend(getattr(report, "amax_errors", None) or [])
+        part = getattr(report, "amax_html", None)
+        if part:
+            path, line, _ = report.location
+            self.state.html_tests.append(((str(path), -1 if line is None else int(line), report.nodeid), part))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -390,6 +411,8 @@ class _Collector:
         if self.state.worker is not None and hasattr(session.config, "workeroutput"):
             session.config.workeroutput["amaxcheck_cache"] = {"runs": self.state.cache.runs,
                                                               "hits": self.state.cache.hits}
+        if self.state.worker is None and self.state.settings.html is not None:
+            write_session_html(self.state)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = summary_lines(self.state)
@@ -416,8 +439,85 @@ def summary_lines(state: _RunState) -> list[str]:
         if paths:
             lines.append(f"baselines {status}: {len(paths)}")
             lines += [f"  {p}" for p in paths]
+    if state.html_written is not None:
+        lines.append(f"HTML report of {len(state.html_tests)} test(s): {state.html_written}")
     lines += [f"ERROR: {error}" for error in dict.fromkeys(state.errors)]
     return lines
+
+
+# --------------------------------------------------------------------------- the HTML report
+def check_html_path(path: Path, where: str) -> None:
+    """Refuse an ``--amax-html`` path that cannot be written, or a file that is not an earlier amaxcheck HTML report."""
+    from .cli import check_writable
+    from .output.guard import written_by_amaxcheck
+
+    try:
+        check_writable(str(path), where, folder=False)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"amaxcheck: {exc}") from None
+    if path.exists() and not written_by_amaxcheck(path, "html"):
+        raise pytest.UsageError(f"amaxcheck: {where} {str(path)!r} already exists and is not an amaxcheck HTML "
+                                "report, so it will not be replaced; pick another path or delete the file")
+
+
+class CheckRecorder:
+    """A test's ``amaxcheck.check`` under ``--amax-html``: the session cache's, remembering each report's reference.
+
+    The page shows a class's real examples beside its ideal input; the report
+    itself keeps no reference images, so they are noted here, per test.
+    """
+
+    def __init__(self, check: Any) -> None:
+        self._check = check
+        self._references: list[tuple[Any, Any, Any]] = []  # (report, images, labels); holds the report alive
+
+    def __call__(self, result: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        report = self._check(result, **kwargs)
+        if kwargs.get("reference") is not None:
+            self._references.append((report, kwargs["reference"], kwargs.get("reference_labels")))
+        return report
+
+    def reference_of(self, report: Any) -> tuple[Any, Any]:
+        """``(images, labels)`` the report was checked with, or ``(None, None)``."""
+        return next(((x, y) for r, x, y in self._references if r is report), (None, None))
+
+
+def html_part(nodeid: str, outcome: str, scope: ArtifactScope) -> dict[str, Any] | None:
+    """This test's part of the ``--amax-html`` page as plain data (it travels from an xdist worker), or None.
+
+    One article per report the test made (:func:`amaxcheck.output.html.report_article`),
+    rendered here, while the test's models are alive (the control pictures are found through them).
+    """
+    reports = scope.reports
+    if not reports:
+        return None
+    from .output.figures import class_figures, report_document
+    from .output.html import CheckedTest, anchor_for, report_article
+
+    recorder = scope.checker if isinstance(scope.checker, CheckRecorder) else None
+    articles = []
+    for n, report in enumerate(reports, 1):
+        images, labels = recorder.reference_of(report) if recorder is not None else (None, None)
+        figures = class_figures(report, reference=images, reference_labels=labels)
+        articles.append(report_article(report_document(report, test=nodeid), figures,
+                                       anchor=f"{anchor_for(nodeid)}-r{n}"))
+    return CheckedTest(nodeid, outcome, tuple(articles)).to_dict()
+
+
+def write_session_html(state: _RunState) -> None:
+    """Write the ``--amax-html`` page: every test's part, in file and line order (the same under xdist)."""
+    from .output.html import CheckedTest, session_html, write_html
+
+    path = state.settings.html
+    if path is None:
+        return
+    tests = [CheckedTest.from_dict(part) for _, part in sorted(state.html_tests, key=lambda entry: entry[0])]
+    try:
+        state.html_written = write_html(path, session_html(tests))
+    except OSError as exc:
+        state.errors.append(f"could not write the amaxcheck HTML report {path}: {exc.strerror or exc}; point "
+                            "--amax-html at a writable path")
 
 
 # --------------------------------------------------------------------------- the session cache
@@ -610,7 +710,7 @@ class Amax:
         __tracebackhide__ = True
         if model is not None:
             kwargs["model"] = model
-        report = self._cache.check(result, **kwargs)
+        report = self._scope.run_check(result, **kwargs)  # the session cache's check (recorded for --amax-html)
         self._scope.track(result, report)
         return report
 

@@ -149,3 +149,26 @@ def test_without_controls_only_held_out_accuracy_decides(digits_reference):
     x, y = rng.uniform(0, 1, (60, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 60)
     rep = amaxcheck.check(result, model, reference=x, reference_labels=y, twin=False)
     assert [s["name"] for s in rep.signals] == ["held_out_accuracy"] and rep.verdict == "degenerate"
+
+
+def test_controls_lend_the_model_and_restore_every_variable(monkeypatch):
+    """The twins are the model re-initialized in place: afterwards every variable is back bit for bit, errors included."""
+    from amaxcheck.ascent.config import AscentConfig
+    from amaxcheck.testing import digits as D
+    from amaxcheck.verdict import controls
+
+    model = D.build_cnn(seed=3)
+    model.set_weights([w + 0.25 for w in model.get_weights()])  # "trained": far from any initializer's draw
+    before = [w.numpy().copy() for w in model.weights]
+    config = AscentConfig(steps=8, restarts=1)
+    evidence = controls.learned_nothing_control(model, config, 10)
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))
+    assert evidence.reach.shape == (3, 4) and evidence.images.shape == (4, 16, 16, 1)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(controls, "_ascend_control", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        controls.learned_nothing_control(model, config.replace(steps=9), 10)
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))

@@ -55,6 +55,8 @@ ONTO_INPUTS = [
     (("--markdown", "link.json"), "is the MODEL file"),
     (("--json", "labels.txt"), "is the --labels file 'labels.txt'"),
     (("--markdown", "reference.npz"), "is the --reference file 'reference.npz'"),
+    (("--html", "sub/../labels.txt"), "is the --labels file 'labels.txt'"),
+    (("--markdown", "r.html", "--html", "r.html"), "--markdown and --html both name 'r.html'"),
     (("--json", "r.json", "--junit-xml", "r.json"), "--json and --junit-xml both name 'r.json'"),
     (("--artifacts", "art", "--json", "art/summary.json"), "is a file --artifacts 'art' writes too"),
 ]
@@ -85,7 +87,7 @@ def test_outputs_inside_a_model_folder_are_refused(tmp_path):
 
 @pytest.mark.parametrize(("command", "flag", "what"), [
     ("gate", "--json", "gate JSON document"), ("gate", "--junit-xml", "JUnit XML report"),
-    ("gate", "--markdown", "Markdown summary"), ("show", "-o", "PNG image"),
+    ("gate", "--markdown", "Markdown summary"), ("gate", "--html", "HTML report"), ("show", "-o", "PNG image"),
 ])
 def test_an_unrelated_existing_file_is_not_overwritten(tmp_path, command, flag, what):
     (tmp_path / "mine.txt").write_text("precious\n")
@@ -109,7 +111,7 @@ def test_reruns_replace_their_own_reports_and_artifacts_but_nothing_else(tmp_pat
     art = tmp_path / "art"
     art.mkdir()
     (art / "my_notes.txt").write_text("mine\n")
-    outs = ("--json", "r.json", "--junit-xml", "r.xml", "--markdown", "r.md", "--artifacts", "art")
+    outs = ("--json", "r.json", "--junit-xml", "r.xml", "--markdown", "r.md", "--html", "r.html", "--artifacts", "art")
     first = amaxcheck("gate", str(EXAMPLE / "digits_cnn.keras"), *QUICK, "--classes", "0,1,2,3", *outs, cwd=tmp_path)
     assert first.returncode in (0, 1), first.stderr
     assert {f"class_00{i}_{i}.{ext}" for i in range(4) for ext in ("png", "npz")} <= {p.name for p in art.iterdir()}
@@ -123,7 +125,8 @@ def test_reruns_replace_their_own_reports_and_artifacts_but_nothing_else(tmp_pat
     assert len(ET.parse(tmp_path / "r.xml").getroot().find("testsuite").findall("testcase")) == 2 * len(
         json.loads((tmp_path / "r.json").read_text())["classes"][0]["checks"]) + 1  # + the model's verdict
     assert all(written_by_amaxcheck(tmp_path / name, kind) for name, kind in
-               (("r.json", "json"), ("r.xml", "junit"), ("r.md", "markdown"), ("art/grid.png", "png")))
+               (("r.json", "json"), ("r.xml", "junit"), ("r.md", "markdown"), ("r.html", "html"), ("art/grid.png", "png")))
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").count('<section class="class ') == 2
 
 
 def test_a_manifest_never_deletes_outside_its_folder(tmp_path):
@@ -152,6 +155,8 @@ def test_previous_outputs_are_recognized_from_their_first_bytes(tmp_path):
         "junit": ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="amaxcheck gate" tests="1">',
                   '<testsuites name="pytest">'),
         "markdown": ("## \u2705 amaxcheck gate PASSED: 0 of 2 classes failing", "# My notes\n"),
+        "html": (('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                  '<meta name="generator" content="amaxcheck 0.1.0">'), "<!DOCTYPE html>\n<html><head><title>mine"),
     }
     for kind, (ours, theirs) in cases.items():
         (tmp_path / "ours").write_text(ours + " " * 100_000)  # longer than the prefix read

@@ -14,6 +14,8 @@ previous amaxcheck output of the same kind, recognized from its first
   ``<testsuites name="amaxcheck gate"``;
 * ``markdown``: the first line is the gate's heading, ``## ✅ amaxcheck gate
   PASSED`` or ``## ❌ amaxcheck gate FAILED``;
+* ``html``: an HTML page whose head opens with the charset and amaxcheck as
+  its generator, ``<meta name="generator" content="amaxcheck ...">``;
 * ``png``/``gif``: a PNG or GIF carrying amaxcheck's mark (a ``Software``
   text chunk, a GIF comment), which every image amaxcheck writes has.
 """
@@ -35,6 +37,8 @@ _SIGNATURES: dict[str, tuple[str, re.Pattern[bytes]]] = {
     "json": ("gate JSON document", re.compile(rb'\A\s*\{\s*"schema_version"\s*:')),
     "junit": ("JUnit XML report", re.compile(rb'\A\s*(<\?xml[^>]*\?>\s*)?<testsuites\s+name="amaxcheck gate"')),
     "markdown": ("Markdown summary", re.compile("\\A## (\u2705|\u274c) amaxcheck gate (PASSED|FAILED)".encode())),
+    "html": ("HTML report", re.compile(rb'\A<!DOCTYPE html>\s*<html[^>]*>\s*<head>\s*<meta charset="utf-8">\s*'
+                                       rb'<meta name="generator" content="amaxcheck ')),
     "png": ("PNG image", re.compile(rb"\A\x89PNG\r\n\x1a\n.*?tEXtSoftware\x00" + IMAGE_MARK.encode(), re.DOTALL)),
     "gif": ("GIF animation", re.compile(rb"\AGIF8[79]a.*?\x21\xfe.?" + IMAGE_MARK.encode(), re.DOTALL)),
 }

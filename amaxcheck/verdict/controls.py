@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -135,7 +135,10 @@ class ControlEvidence:
     ``agreement[i, j]``: mean correlation between that class's restarts (what the
     ascent added); ``weights``: the model's trainable variables beside twin 0's
     fresh draw (see :func:`amaxcheck.verdict.signals.weights_at_initialization`);
-    ``head``: the name of the output layer.
+    ``head``: the name of the output layer; ``images[j]``: the ideal input of
+    class ``classes[j]`` that reached highest over every twin and restart (raw
+    input range; what the HTML report shows beside the model's), ``None`` when
+    not kept.
     """
 
     classes: tuple[int, ...]
@@ -145,6 +148,7 @@ class ControlEvidence:
     agreement: np.ndarray
     weights: tuple[LayerWeights, ...]
     head: str | None
+    images: np.ndarray | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         """The floor a reader compares the model with (JSON ``controls``)."""
@@ -169,8 +173,11 @@ def control_config(config: Any) -> Any:
 def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlEvidence:
     """Synthesize the fixed control classes on :data:`~amaxcheck.defaults.CONTROL_TWINS` re-initialized twins.
 
-    One clone is re-initialized in place per twin seed, so the compiled engine is
-    built once. Cached in :data:`amaxcheck._cache.CONTROLS` by (weights,
+    The model itself is lent to the twins: re-initialized in place per twin seed and
+    restored bit for bit afterwards, even on errors and interrupts, so the twins
+    run through the model's own compiled engine (no clone, no second trace; any
+    model works, subclassed ones included). Not thread-safe: do not call the model
+    from another thread meanwhile. Cached in :data:`amaxcheck._cache.CONTROLS` by (weights,
     architecture, settings without seed and restarts): every subset of classes and
     every user seed meets the same controls.
     """
@@ -179,13 +186,33 @@ def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlE
     cfg = control_config(config)
     classes = control_classes(n_classes)
     seeds = tuple(range(D.CONTROL_SEED, D.CONTROL_SEED + D.CONTROL_TWINS))
-    key = ("reinitialized",) + _cache.result_key(model, classes, None, cfg)
-    return _cache.CONTROLS.get_or_build(key, lambda: _build_control(model, cfg, classes, seeds))
+    return _cache.CONTROLS.get_or_build(_control_key(model, cfg, classes),
+                                        lambda: _build_control(model, cfg, classes, seeds))
+
+
+def cached_control(model: Any, config: Any, n_classes: int) -> ControlEvidence | None:
+    """The :func:`learned_nothing_control` of ``model`` at ``config`` if one is cached, else ``None``; never builds one.
+
+    How a report finds the control it was judged against (``check`` builds it,
+    cached) without paying for a new one when the verdict was not computed.
+    """
+    from .. import _cache
+
+    key = _control_key(model, control_config(config), control_classes(n_classes))
+    return _cache.CONTROLS.get(key) if key in _cache.CONTROLS else None
+
+
+def _control_key(model: Any, cfg: Any, classes: tuple[int, ...]) -> tuple[Any, ...]:
+    from .. import _cache
+
+    return ("reinitialized",) + _cache.result_key(model, classes, None, cfg)
 
 
 def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[int, ...]) -> ControlEvidence:
     model_vars = _trainable_variables(model)
     trained = [np.asarray(v).copy() for _, v in model_vars]
+    best = np.full(len(classes), -1.0)
+    images: np.ndarray | None = None
     with _reinitialized_in_place(model) as redraw:
         draws: list[list[np.ndarray]] = []
         reach, agreement = [], []
@@ -193,9 +220,13 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
             redraw(seed)
             if len(draws) < 2:
                 draws.append([np.asarray(v).copy() for _, v in model_vars])
-            twin_reach, twin_agreement = _ascend_control(model, cfg, classes)
+            twin_reach, twin_agreement, twin_images = _ascend_control(model, cfg, classes)
             reach.append(twin_reach)
             agreement.append(twin_agreement)
+            images = np.zeros_like(twin_images) if images is None else images
+            for j, value in enumerate(twin_reach):
+                if value > best[j]:
+                    best[j], images[j] = value, twin_images[j]
     first, second = draws[0], draws[-1]
     weights = tuple(
         LayerWeights(f"{layer.name}/{str(var.name).split('/')[-1]}", values, fresh,
@@ -204,7 +235,7 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
         if _initializer_of(layer, var) is not None)
     heads = [layer.name for layer, _ in model_vars]
     return ControlEvidence(classes, seeds, cfg.restarts, np.array(reach), np.array(agreement), weights,
-                           heads[-1] if heads else None)
+                           heads[-1] if heads else None, images=images)
 
 
 @contextmanager
@@ -216,7 +247,7 @@ def _reinitialized_in_place(model: Any) -> Iterator[Callable[[int], Any]]:
     exit, errors and interrupts included, and puts back every variable
     (trainable or not, BatchNorm statistics included) bit for bit.
     """
-    saved = [(variable, np.array(variable)) for variable in model.weights]
+    saved = [(variable, np.array(variable.numpy(), copy=True)) for variable in model.weights]
     try:
         yield lambda seed: reinitialize(model, seed)
     finally:
@@ -224,8 +255,9 @@ def _reinitialized_in_place(model: Any) -> Iterator[Callable[[int], Any]]:
             variable.assign(value)
 
 
-def _ascend_control(model: Any, cfg: Any, classes: tuple[int, ...]) -> tuple[list[float], list[float]]:
-    """One twin's best target probability and restart agreement per control class."""
+def _ascend_control(model: Any, cfg: Any, classes: tuple[int, ...]
+                    ) -> tuple[list[float], list[float], np.ndarray]:
+    """One twin's best target probability, restart agreement and best image per control class."""
     from ..ascent.engine import adapter_for, synthesize
     from . import stats as S
     from .checks import ascent_delta
@@ -234,5 +266,6 @@ def _ascend_control(model: Any, cfg: Any, classes: tuple[int, ...]) -> tuple[lis
     seen = S.quantize(res.images, cfg.input_range) if S.is_image(res.images[0]) else res.images
     probs = adapter_for(model, cfg).probabilities(seen)  # the configured output, fixed inputs supplied
     rows = [np.flatnonzero(res.classes == c) for c in classes]
-    return ([float(probs[idx, c].max()) for idx, c in zip(rows, classes)],
-            [S.restart_agreement(ascent_delta(res, idx)) for idx in rows])
+    best = [idx[np.argmax(probs[idx, c])] for idx, c in zip(rows, classes)]
+    return ([float(probs[i, c]) for i, c in zip(best, classes)],
+            [S.restart_agreement(ascent_delta(res, idx)) for idx in rows], res.images[best])
