@@ -138,13 +138,15 @@ def test_statistic_bounds_can_come_from_reference_data(result, digits_reference)
 
 
 def test_without_controls_only_held_out_accuracy_decides(digits_reference):
-    """A model Keras cannot clone gets no re-initialized twin: a note says so, and labelled data still decide."""
+    """A subclassed model (Keras cannot clone it) still gets its twins, lent in place; without them labels decide."""
     model = M.SubclassedNet(n_classes=3)
     model(np.zeros((1, 8, 8, 1), np.float32))
     result = amaxcheck.synthesize(model, [0, 1], input_shape=(8, 8, 1), steps=8, restarts=1, progress=False)
-    rep = amaxcheck.check(result, model)
-    assert rep.verdict == "inconclusive" and any("no re-initialized control" in n for n in rep.controls["notes"])
-    assert rep.signals == [] and "twins" not in rep.controls
+    rep = amaxcheck.check(result, model)  # untrained: its weights are still a draw from their initializers
+    assert rep.verdict == "degenerate" and rep.controls["twins"] == 3
+    assert next(s for s in rep.signals if s["name"] == "weights")["says"] == "nothing"
+    rep = amaxcheck.check(result, model, twin=False)
+    assert rep.verdict == "inconclusive" and rep.signals == [] and "twins" not in rep.controls
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 1, (60, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 60)
     rep = amaxcheck.check(result, model, reference=x, reference_labels=y, twin=False)
