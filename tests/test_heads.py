@@ -193,16 +193,21 @@ def test_gate_refuses_a_head_that_does_not_fit(tmp_path, binary, data, capsys):
     assert code == 2 and "does not fit an output of 1 unit" in err
 
 
-def test_plugin_on_a_binary_model(pytester, tmp_path, binary, data):
-    model_path = tmp_path / "binary.keras"
-    binary.save(model_path)
-    np.savez(tmp_path / "ref.npz", x=data.x_test, y=(data.y_test >= 5).astype(np.int64))
+def test_plugin_on_binary_and_multilabel_models(pytester, tmp_path, binary, multilabel, data):
+    binary.save(tmp_path / "binary.keras")
+    multilabel.save(tmp_path / "multilabel.keras")
+    np.savez(tmp_path / "ref.npz", x=data.x_test, y=(data.y_test >= 5).astype(np.int64),
+             hot=D.head_targets("multilabel", data.y_test))
     pytester.makeconftest(f"""
 import keras, pytest
 
 @pytest.fixture(scope="session")
 def cats_vs_dogs():
-    return keras.saving.load_model({str(model_path)!r})
+    return keras.saving.load_model({str(tmp_path / "binary.keras")!r})
+
+@pytest.fixture(scope="session")
+def attributes():
+    return keras.saving.load_model({str(tmp_path / "multilabel.keras")!r})
 """)
     pytester.makepyfile(f"""
 import numpy as np
@@ -215,10 +220,17 @@ def test_binary(amax, cats_vs_dogs):
     amaxcheck.assert_confident(result, min_p=0.9)
     amaxcheck.assert_not_degenerate(result, reference=ref["x"], reference_labels=ref["y"], strict=True)
     assert result.for_class("five or more").confidence.max() > 0.99
+
+def test_multilabel(amax, attributes):
+    ref = np.load({str(tmp_path / "ref.npz")!r})
+    result = amax.synthesize(attributes, classes="all", labels=["even", "five or more", "closed loop"])
+    assert result.head == "multilabel"
+    amaxcheck.assert_confident(result, min_p=0.9)
+    amaxcheck.assert_not_degenerate(result, reference=ref["x"], reference_labels=ref["hot"], strict=True)
 """)
     run = pytester.runpytest_subprocess("--amax-steps", str(STEPS), "--amax-restarts", str(RESTARTS),
                                         "-p", "no:cacheprovider", timeout=300)
-    run.assert_outcomes(passed=1)
+    run.assert_outcomes(passed=2)
 
 
 def test_python_entry_point_unchanged_for_softmax_models(digits_model):

@@ -207,6 +207,7 @@ def test_show_layer_of_a_sequential_model_with_some_units(digits_model_path, tmp
     (["--layer", "conv2d", "--gif"], "--gif animates one class's ascent"),
     (["--layer", "conv2d", "--units", "99"], "layer 'conv2d' has 16 channels \\(0..15\\), so unit 99 does not exist"),
     (["--layer", "conv2", "--units", "1"], "no layer named 'conv2'"),
+    (["--layer", "flatten"], "layer 'flatten' has no spatial output"),
 ])
 def test_show_layer_refuses_bad_arguments_in_one_line(args, message, digits_model_path, tmp_path, capsys):
     code = main(["show", str(digits_model_path), "-o", str(tmp_path / "g.png"), "--steps", "8", *args])
