@@ -71,8 +71,32 @@ class RankedClass:
         return {"index": int(self.index), "label": self.label, "p": jsonable(self.p)}
 
 
+class Checked:
+    """``passed``, ``failed_checks`` and ``check(name)`` over a report's ``checks`` (class and unit reports)."""
+
+    checks: list[CheckResult]
+
+    def _subject(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.failed]
+
+    def check(self, name: str) -> CheckResult:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise UnknownNameError(f"{self._subject()} has no check named {name!r}; ask for one of "
+                               f"{[c.name for c in self.checks]}")
+
+
 @dataclass
-class ClassReport:
+class ClassReport(Checked):
     """Checks and verdict for one class (its best restart unless stated)."""
 
     index: int
@@ -91,20 +115,8 @@ class ClassReport:
     image_path: str | None = None  # set when artifacts are written
     naturalness: float = float("nan")  # in [0, 1], see amaxcheck.verdict.naturalness
 
-    @property
-    def passed(self) -> bool:
-        return not any(c.failed for c in self.checks)
-
-    @property
-    def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.failed]
-
-    def check(self, name: str) -> CheckResult:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise UnknownNameError(f"class {self.label!r} has no check named {name!r}; ask for one of "
-                               f"{[c.name for c in self.checks]}")
+    def _subject(self) -> str:
+        return f"class {self.label!r}"
 
     def to_dict(self) -> dict:
         return {

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnitSelectionError, UnknownNameError
-from .report import SCHEMA_VERSION, CheckResult, jsonable
+from ..errors import UnitSelectionError
+from .report import SCHEMA_VERSION, Checked, CheckResult, jsonable
 
 #: why a layer report has no model verdict
 VERDICT_NOT_APPLICABLE = (
@@ -23,7 +23,7 @@ VERDICT_NOT_APPLICABLE = (
 
 
 @dataclass
-class UnitReport:
+class UnitReport(Checked):
     """What applies to one unit: the activation reached, the image statistics, restart agreement."""
 
     unit: int
@@ -35,20 +35,8 @@ class UnitReport:
     checks: list[CheckResult]
     image: np.ndarray | None = field(repr=False, default=None)  # best restart, raw input range
 
-    @property
-    def passed(self) -> bool:
-        return not any(c.failed for c in self.checks)
-
-    @property
-    def failed_checks(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.failed]
-
-    def check(self, name: str) -> CheckResult:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise UnknownNameError(f"unit {self.unit} has no check named {name!r}; ask for one of "
-                               f"{[c.name for c in self.checks]}")
+    def _subject(self) -> str:
+        return f"unit {self.unit}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
