@@ -4,6 +4,7 @@
                    [--reference FILE.npz|FOLDER] [--input-range LO,HI]
                    [--steps N] [--restarts R] [--seed S]
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
+                   [--min-naturalness N] [--strict] [--head auto|softmax|binary|multilabel]
                    [--json PATH] [--junit-xml PATH] [--markdown PATH] [--html PATH]
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
                    [--output NAME] [--input NAME --fixed-inputs FILE.npz]
