@@ -114,6 +114,13 @@ def test_multilabel_model_synthesizes_and_checks_every_label(multilabel, data):
         assert status["top_k"] == "skip" and status["reference_recall"] == "pass"
     held = next(s for s in report.signals if s["name"] == "held_out_accuracy")
     assert held["says"] == "learned" and "Hamming" in held["reason"]
+    # the HTML page's real examples of a label are images that carry it
+    from amaxcheck.output.figures import class_figures
+
+    figures = class_figures(report, reference=data.x_test, reference_labels=hot)
+    for c, fig in figures.items():
+        rows = [int(p.caption.split("#")[1]) for p in fig.references]
+        assert len(rows) == 4 and all(hot[rows, c] == 1), (c, rows)
     # one integer class per image is read as one-hot labels
     assert amaxcheck.check(result, multilabel, reference=data.x_test[hot[:, 2] == 1],
                            reference_labels=np.full(int(hot[:, 2].sum()), 2)).classes[2].checks

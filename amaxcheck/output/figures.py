@@ -57,7 +57,8 @@ def class_figures(report: Any, *, reference: Any = None, reference_labels: Any =
     """The pictures of each class of ``report`` (keyed by class index); ``{}`` for a report without its result.
 
     ``reference``/``reference_labels``: the real images (raw input range) and
-    their integer classes; the first ``examples`` of each class are shown.
+    their integer classes (or multi-hot rows, for a multi-label head); the first
+    ``examples`` of each class are shown.
     ``control``: the :class:`~amaxcheck.verdict.controls.ControlEvidence` to show
     (default: :func:`report_control`).
     """
@@ -68,6 +69,8 @@ def class_figures(report: Any, *, reference: Any = None, reference_labels: Any =
     control = control if control is not None else report_control(report)
     ref_x = None if reference is None else np.asarray(reference)
     ref_y = None if reference_labels is None or ref_x is None else np.asarray(reference_labels).astype(np.int64)
+    if ref_y is not None and ref_y.ndim == 2 and ref_y.shape[1] == 1:  # a binary head's (n, 1) column of 0/1
+        ref_y = ref_y[:, 0]
     label_of: Callable[[int], str] = result.label_of
     out = {}
     for cr in report.classes:
@@ -117,7 +120,8 @@ def _references(ref_x: np.ndarray | None, ref_y: np.ndarray | None, index: int, 
         return (), ""
     if ref_y is None:
         return (), "no real examples: the reference images have no labels"
-    rows = np.flatnonzero(ref_y == index)[:examples]
+    shows = ref_y[:, index] == 1 if ref_y.ndim == 2 else ref_y == index  # multi-hot labels: the label is present
+    rows = np.flatnonzero(shows)[:examples]
     if rows.size == 0:
         return (), "no real examples: the reference data hold no image of this class"
     images = to_uint8(ref_x[rows], input_range)
