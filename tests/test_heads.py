@@ -244,3 +244,16 @@ def test_multilabel(amax, attributes):
 def test_python_entry_point_unchanged_for_softmax_models(digits_model):
     assert adapter_for(digits_model, AscentConfig()).head == "softmax"
     assert sys.modules["amaxcheck"].AscentConfig().head == "auto"
+
+
+def test_an_unknown_head_from_the_command_line_or_pyproject_is_one_clear_error(tmp_path, capsys):
+    from amaxcheck import cli
+    from amaxcheck.pyproject import parse_table
+
+    code = cli.main(["gate", str(ROOT / "examples" / "digits" / "digits_cnn.keras"), "--head", "sigmoid"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "invalid choice: 'sigmoid' (choose from 'auto', 'softmax', 'binary', 'multilabel')" in err[0], err
+    with pytest.raises(ConfigError, match="head must be one of 'auto', 'softmax', 'binary', 'multilabel'"):
+        parse_table({"head": "sigmoid"}, tmp_path / "pyproject.toml")
+    values, _ = parse_table({"head": "binary"}, tmp_path / "pyproject.toml")
+    assert values == {"head": "binary"}
