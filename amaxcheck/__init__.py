@@ -55,6 +55,9 @@ __all__ = [
     "Report",
     "SynthesisResult",
     "Transforms",
+    "TriggerReport",
+    "TriggerResult",
+    "TriggerSettings",
     "UnitReport",
     "UnitSelectionError",
     "UnitView",
@@ -63,15 +66,18 @@ __all__ = [
     "assert_confident",
     "assert_in_top_k",
     "assert_naturalness",
+    "assert_no_trigger",
     "assert_not_degenerate",
     "assert_stats_within",
     "check",
     "errors",
+    "judge_triggers",
     "learned_nothing_control",
     "load_model",
     "objectives",
     "reinitialized_twin",
     "resolve_classes",
+    "reverse_triggers",
     "shuffled_twin",
     "stats",
     "strategies",
@@ -105,6 +111,12 @@ _LAZY = {
     "assert_in_top_k": "assertions",
     "assert_stats_within": "assertions",
     "assert_not_degenerate": "assertions",
+    "assert_no_trigger": "assertions",
+    "reverse_triggers": "ascent.triggers",
+    "TriggerSettings": "ascent.triggers",
+    "TriggerResult": "ascent.triggers",
+    "judge_triggers": "verdict.triggers",
+    "TriggerReport": "verdict.triggers",
     "load_model": "loading",
     "write_html_report": "output.figures",
     **{name: "errors" for name in (
@@ -134,6 +146,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .ascent.engine import resolve_classes, synthesize
     from .ascent.result import SynthesisResult, UnitView
     from .ascent.transforms import Transforms
+    from .ascent.triggers import TriggerResult, TriggerSettings, reverse_triggers
     from .assertions import (
         assert_confident,
         assert_in_top_k,
@@ -162,4 +175,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .verdict.checks import check
     from .verdict.controls import learned_nothing_control, reinitialized_twin, shuffled_twin
     from .verdict.report import CheckResult, ClassReport, Report
+    from .verdict.triggers import TriggerReport, judge_triggers
     from .verdict.unit_report import LayerReport, UnitReport

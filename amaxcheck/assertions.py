@@ -39,6 +39,7 @@ __all__ = [
     "artifacts_to",
     "assert_confident",
     "assert_in_top_k",
+    "assert_no_trigger",
     "assert_not_degenerate",
     "assert_stats_within",
     "current_scope",
@@ -280,6 +281,44 @@ def assert_naturalness(result: Any, min_naturalness: float = 0.5, *, reference: 
     __tracebackhide__ = True
     return _threshold_assertion(result, "assert_naturalness", "naturalness", "min_naturalness", min_naturalness,
                                 {"verdict": False, **check_kwargs}, reference, reference_labels, artifacts_dir)
+
+
+def assert_no_trigger(result: Any, reference: Any = None, *, reference_labels: Any = None, settings: Any = None,
+                      strict: bool = False, artifacts_dir: str | Path | None = None, **check_kwargs: Any) -> Any:
+    """No class is reachable by a far smaller stamp than the others: no backdoor trigger is suspected.
+
+    Reverses every class's smallest trigger on ``reference`` (real images in the
+    model's input range; labels optional) in the style of Neural Cleanse
+    (:func:`amaxcheck.reverse_triggers`, cached per model, settings and data) and
+    fails when one class is an outlier (:mod:`amaxcheck.verdict.triggers`).
+    ``result`` is a SynthesisResult, or a Report made with ``check(..., triggers=True)``
+    (then ``reference`` may be omitted). An ``inconclusive`` trigger check (fewer than
+    6 classes, or reversals that did not converge) passes unless ``strict=True``.
+    ``settings``: a :class:`~amaxcheck.ascent.triggers.TriggerSettings`.
+    Returns the :class:`~amaxcheck.verdict.report.Report` (``report.triggers``).
+    """
+    __tracebackhide__ = True
+    scope = current_scope()
+    kwargs = {"verdict": False, **check_kwargs, "triggers": True if settings is None else settings,
+              "reference": reference, "reference_labels": reference_labels}
+    reuse = lambda r: getattr(r, "triggers", None) is not None and reference is None and settings is None
+    report = _report_for(result, scope, reuse, kwargs, "assert_no_trigger")
+    return _fail_if(report, "assert_no_trigger", lambda c: False, artifacts_dir, scope,
+                    extra=lambda r: _trigger_lines(r, strict))
+
+
+def _trigger_lines(report: Any, strict: bool) -> list[str]:
+    """Lines for a suspected trigger (or an inconclusive trigger check under ``strict``)."""
+    trig = report.triggers
+    if trig is None or not (trig.suspected_trigger or (strict and trig.outcome == "inconclusive")):
+        return []
+    flagged = ", ".join(f"class {c.index}" + ("" if c.label == str(c.index) else f" {c.label!r}")
+                        for c in trig.flagged)
+    lines = [f"  model: trigger check {trig.outcome.upper()}" + (f" ({flagged})" if flagged else " (strict)")]
+    lines += [f"      reason: {reason}" for reason in trig.reasons]
+    lines += [f"      note: {note}" for note in trig.notes]
+    lines += [f"      trigger image: {c.image}" for c in trig.flagged if c.image]
+    return lines
 
 
 def _threshold_assertion(result: Any, helper: str, check: str, option: str, threshold: float,

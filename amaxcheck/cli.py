@@ -5,6 +5,7 @@
                    [--steps N] [--restarts R] [--seed S]
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
                    [--min-naturalness N] [--strict] [--head auto|softmax|binary|multilabel]
+                   [--triggers [--trigger-steps N]]
                    [--json PATH] [--junit-xml PATH] [--markdown PATH] [--html PATH]
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
                    [--output NAME] [--input NAME --fixed-inputs FILE.npz]
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "classes": "all", "steps": D.STEPS, "restarts": D.RESTARTS, "seed": D.SEED,
     "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
     "max_degeneracy": D.MAX_DEGENERACY, "min_naturalness": D.MIN_NATURALNESS, "strict": D.STRICT, "quiet": False,
+    "triggers": False, "trigger_steps": D.TRIGGER_STEPS,
     "head": D.HEAD,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
@@ -182,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a class fails below this naturalness (default 0: reported, not enforced)")
     gate.add_argument("--strict", action="store_true", default=None,
                       help="an inconclusive verdict fails the gate (default: passes with a warning)")
+    gate.add_argument("--triggers", action="store_true", default=None,
+                      help="also reverse each class's smallest backdoor trigger on the --reference images (Neural "
+                           "Cleanse) and fail when one class is an outlier")
+    gate.add_argument("--trigger-steps", type=_int_at_least(1), metavar="N",
+                      help=f"most optimization steps per class of --triggers (default {D.TRIGGER_STEPS})")
     gate.add_argument("--json", metavar="PATH", help="write the gate JSON document")
     gate.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML (one testcase per class x check)")
     gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY)")
@@ -446,13 +453,34 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     console.status("checking (controls, perturbations) ...")
     report = amaxcheck.check(result, loaded.model, reference=ref_x, reference_labels=ref_y,
                              min_confidence=opts.min_confidence, top_k=opts.top_k,
-                             max_degeneracy=opts.max_degeneracy, min_naturalness=opts.min_naturalness)
+                             max_degeneracy=opts.max_degeneracy, min_naturalness=opts.min_naturalness,
+                             triggers=_trigger_settings(opts, ref_x, console))
     extras = _gate_extras(opts, loaded, result, ref_x, argv, started, notes)
     doc = _write_outputs(opts, report, extras, console, (ref_x, ref_y))
+    strict = " (--strict: the gate fails)" if opts.strict else ""
     if doc.get("verdict") == "inconclusive" and not opts.quiet:
-        print(f"amaxcheck: warning: the verdict is inconclusive{' (--strict: the gate fails)' if opts.strict else ''}"
-              f": {'; '.join(doc.get('reasons', [])[-1:])}", file=sys.stderr)
+        print(f"amaxcheck: warning: the verdict is inconclusive{strict}: {'; '.join(doc.get('reasons', [])[-1:])}",
+              file=sys.stderr)
+    trig = doc.get("triggers") or {}
+    if trig.get("outcome") == "inconclusive" and not opts.quiet:
+        print(f"amaxcheck: warning: the trigger check is inconclusive{strict}: {'; '.join(trig.get('reasons', []))}",
+              file=sys.stderr)
     return EXIT_PASS if doc["passed"] else EXIT_FAIL
+
+
+def _trigger_settings(opts: Options, ref_x: Any, console: _Console) -> Any:
+    """``--triggers``: the reversal's settings (seeded by ``--seed``), or False; needs ``--reference``."""
+    if not opts.values.get("triggers"):
+        return False
+    if ref_x is None:
+        raise ReferenceDataError("--triggers reverses each class's trigger on real images, and no --reference was "
+                                 "given: pass --reference FILE.npz (images in the model's input range; labels are "
+                                 "optional), or drop --triggers")
+    from .ascent.triggers import TriggerSettings
+
+    settings = TriggerSettings(steps=opts.trigger_steps, seed=opts.seed)
+    console.status(f"reversing triggers (up to {settings.steps} steps per class on {len(ref_x)} reference images) ...")
+    return settings
 
 
 def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_classes: int,

@@ -55,6 +55,38 @@ CONTROL_CLASSES = 4
 #: seed of the controls' twins and ascent (fixed: the verdict must not change with the user's seed)
 CONTROL_SEED = 0
 
+# --------------------------------------------------------------------------- trigger reversal (Neural Cleanse)
+#: most optimization steps per class (classes stop early on patience)
+TRIGGER_STEPS = 600
+#: steps between two decisions of the cost schedule (one "epoch")
+TRIGGER_EPOCH_STEPS = 10
+#: reference images per step (Neural Cleanse: 32; 16 gave the same mask norms on the digits zoo at half the cost)
+TRIGGER_BATCH_SIZE = 16
+#: Adam step size on the mask and pattern variables (Neural Cleanse: 0.1)
+TRIGGER_LEARNING_RATE = 0.1
+#: weight of the mask's L1 sum once the attack succeeds (Neural Cleanse: 1e-3)
+TRIGGER_INIT_COST = 1e-3
+#: cost up by this factor after ``patience`` successful epochs, down by its 1.5th power after failing ones
+TRIGGER_COST_MULTIPLIER = 1.5
+#: attack success the schedule steers to (Neural Cleanse: 0.99)
+TRIGGER_SUCCESS_TARGET = 0.99
+#: epochs before the cost moves (Neural Cleanse: 5)
+TRIGGER_PATIENCE = 5
+#: epochs without a 1 % smaller mask before a class stops, once its cost went both up and down
+TRIGGER_EARLY_STOP_PATIENCE = 10
+#: share of the reference images held out to measure attack success
+TRIGGER_HELD_OUT = 0.25
+#: most stamped images in one forward pass (classes x batch size)
+TRIGGER_MAX_IMAGES = 512
+#: fewest reference images trigger reversal accepts
+TRIGGER_MIN_REFERENCE = 10
+#: anomaly index above which a class with a small mask is flagged (Neural Cleanse: 2)
+TRIGGER_ANOMALY_THRESHOLD = 2.0
+#: a flagged trigger's mask is at most this share of the median class's mask (the effect size a planted stamp shows)
+TRIGGER_MAX_RATIO = 0.5
+#: fewest classes for which the median absolute deviation across classes is a usable statistic
+TRIGGER_MIN_CLASSES = 6
+
 # --------------------------------------------------------------------------- outputs
 #: real reference images shown per class in the HTML report (``--html``, ``--amax-html``), the first of each class
 HTML_REFERENCE_EXAMPLES = 4

@@ -45,9 +45,9 @@ from .errors import ConfigError
 from .loading import looks_like_module_function
 
 PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "html", "artifacts", "fixed_inputs")
-INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1}
+INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1, "trigger_steps": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
-OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "output", "input", "head")
+OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "triggers", "output", "input", "head")
 #: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
 DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
@@ -141,7 +141,7 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
         return V.integer(value, f"{where}: {name}", INT_KEYS[key])
     if key in FLOAT_KEYS:
         return V.probability(value, f"{where}: {name}")
-    if key in ("quiet", "strict"):
+    if key in ("quiet", "strict", "triggers"):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
         return value

@@ -114,6 +114,25 @@ def check_finite_weights(model: Any) -> None:
         )
 
 
+def adam_step(params: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, g: tf.Tensor, lr: tf.Tensor,
+              update: tf.Tensor, finite: tf.Tensor, b1: float = _ADAM_B1, b2: float = _ADAM_B2
+              ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One Adam step (descent on ``g``) for the samples where ``update``; non-finite gradients count as 0.
+
+    ``t`` is the step number after this step (1 for the first). Samples that are
+    not updated keep their parameters and moments, so a stopped sample stays put.
+    Every loop amaxcheck compiles (class and layer ascent, trigger reversal) steps through here.
+    """
+    g = tf.where(_expand(finite, g), g, tf.zeros_like(g))
+    m_new = b1 * m + (1.0 - b1) * g
+    v_new = b2 * v + (1.0 - b2) * tf.square(g)
+    m_hat = m_new / (1.0 - tf.pow(b1, t))
+    v_hat = v_new / (1.0 - tf.pow(b2, t))
+    step = lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS)
+    mask = _expand(update, params)
+    return tf.where(mask, params - step, params), tf.where(mask, m_new, m), tf.where(mask, v_new, v)
+
+
 # --------------------------------------------------------------------------- engine
 class _Engine:
     """Compiled functions for one model and one :meth:`AscentConfig.graph_key`. Holds the model only weakly."""
@@ -238,16 +257,7 @@ class _Engine:
             update = active & finite
             nonfinite = nonfinite | (active & ~finite)
             t = t + 1.0
-            g = tf.where(_expand(finite, g), g, tf.zeros_like(g))
-            m_new = _ADAM_B1 * m + (1.0 - _ADAM_B1) * g
-            v_new = _ADAM_B2 * v + (1.0 - _ADAM_B2) * tf.square(g)
-            m_hat = m_new / (1.0 - tf.pow(_ADAM_B1, t))
-            v_hat = v_new / (1.0 - tf.pow(_ADAM_B2, t))
-            step = lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS)
-            mask = _expand(update, params)
-            params = tf.where(mask, params - step, params)
-            m = tf.where(mask, m_new, m)
-            v = tf.where(mask, v_new, v)
+            params, m, v = adam_step(params, m, v, t, g, lr, update, finite)
             history = history.write(i, tf.where(active, obj, tf.fill(tf.shape(obj), np.float32(np.nan))))
             active = update
         score, p = self._evaluate(params, targets)

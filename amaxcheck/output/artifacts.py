@@ -30,8 +30,8 @@ TILE = 96  # minimum tile side in the grid, pixels
 #: the file naming what the last run wrote into an artifacts folder
 MANIFEST = "amaxcheck-manifest.json"
 #: every name :func:`write_artifacts` writes
-ARTIFACT_NAMES = re.compile(r"class_\d{3,}_[A-Za-z0-9_.\-]*\.(png|npz)|grid\.png|ideal_inputs\.npz|summary\.json|"
-                            + re.escape(MANIFEST))
+ARTIFACT_NAMES = re.compile(r"(trigger_)?class_\d{3,}_[A-Za-z0-9_.\-]*\.(png|npz)|grid\.png|ideal_inputs\.npz|"
+                            r"triggers\.npz|summary\.json|" + re.escape(MANIFEST))
 
 
 def to_uint8(images: np.ndarray, input_range: Sequence[float]) -> np.ndarray:
@@ -138,6 +138,9 @@ def write_artifacts(report: Any, folder: str | Path, *, summary_extra: dict | No
     stems = {cr.index: class_stem(cr.index, cr.label) for cr in report.classes}
     names = [f"{stem}.{ext}" for stem in stems.values() for ext in ("png", "npz")]
     names += (["grid.png"] if stems else []) + ["ideal_inputs.npz", "summary.json"]
+    triggers = getattr(report, "triggers", None)
+    trigger_rows = _trigger_rows(report, triggers)
+    names += [f"trigger_{stems[cr.index]}.png" for cr, _ in trigger_rows] + (["triggers.npz"] if trigger_rows else [])
     remove_previous(folder)
     write_manifest(folder, names)
     written: dict[str, Path] = {}
@@ -150,16 +153,89 @@ def write_artifacts(report: Any, folder: str | Path, *, summary_extra: dict | No
         written[f"class_{cr.index}_arrays"] = result.subset(result.classes == cr.index).save_npz(
             folder / f"{stems[cr.index]}.npz")
         tiles.append(img)
+    trigger_strips: list[tuple[np.ndarray, np.ndarray, Any]] = []
+    for cr, tc in trigger_rows:
+        mask, stamp = trigger_tiles(report.triggers.result, tc.index)
+        strip = np.concatenate([upscale(t) for t in (to_uint8(cr.image[None], result.input_range)[0], mask, stamp)],
+                               axis=1)
+        tc.image = str(save_png(folder / f"trigger_{stems[cr.index]}.png", strip))
+        written[f"trigger_{cr.index}"] = Path(tc.image)
+        trigger_strips.append((mask, stamp, tc))
+    if trigger_rows:
+        written["triggers"] = _save_trigger_arrays(folder / "triggers.npz", report.triggers.result)
     doc = reporting.build_document(report, summary_extra or {})
     if tiles:
         captions = [reporting.grid_caption(c) for c in doc["classes"]]
         colors = ["green" if caption[-1] == "PASS" else "red" for caption in captions]
-        written["grid"] = save_png(folder / "grid.png", grid_image(np.stack(tiles), captions, colors=colors))
+        if trigger_strips and len(trigger_strips) == len(tiles):
+            grid = _grid_with_triggers(tiles, captions, colors, trigger_strips)
+        else:
+            grid = grid_image(np.stack(tiles), captions, colors=colors)
+        written["grid"] = save_png(folder / "grid.png", grid)
     written["arrays"] = folder / "ideal_inputs.npz"
     result.save_npz(written["arrays"])
     written["summary"] = reporting.write_json(doc, folder / "summary.json")
     written["manifest"] = folder / MANIFEST
     return written
+
+
+def _trigger_rows(report: Any, triggers: Any) -> list[tuple[Any, Any]]:
+    """(class report, trigger class) pairs for the classes of the report that have a reversed trigger."""
+    if triggers is None or getattr(triggers, "result", None) is None:
+        return []
+    by_index = {tc.index: tc for tc in triggers.classes}
+    return [(cr, by_index[cr.index]) for cr in report.classes if cr.index in by_index]
+
+
+def trigger_tiles(result: Any, cls: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 tiles of a class's reversed trigger: the mask (white = stamped) and the stamp (pattern where masked)."""
+    j = result.row(cls)
+    lo, hi = result.input_range
+    mask = np.asarray(result.masks[j], np.float64)
+    as_image = lo + (hi - lo) * mask
+    shape = tuple(result.input_shape)
+    if len(shape) == 3:
+        as_image = np.repeat(as_image[..., None], shape[-1], axis=-1)
+    stamp = result.stamp(cls, np.full((1, *shape), lo, np.float32))[0]
+    return to_uint8(as_image[None], (lo, hi))[0], to_uint8(stamp[None], (lo, hi))[0]
+
+
+def _grid_with_triggers(tiles: list[np.ndarray], captions: list[list[str]], colors: list[str],
+                        trigger_tiles: list[tuple[np.ndarray, np.ndarray, Any]]) -> np.ndarray:
+    """The grid with two more rows under each row of ideal inputs: each class's reversed mask and its stamp."""
+    columns = min(len(tiles), 10)
+    images, caps, cols = [], [], []
+    blank = np.full_like(tiles[0], 255)
+    for start in range(0, len(tiles), columns):
+        part = range(start, min(len(tiles), start + columns))
+        pad = columns - len(part)
+        images += [tiles[i] for i in part] + [blank] * pad
+        caps += [captions[i] for i in part] + [[""]] * pad
+        cols += [colors[i] for i in part] + ["black"] * pad
+        for row in (0, 1):
+            for i in part:
+                mask, stamp, tc = trigger_tiles[i]
+                images.append(mask if row == 0 else stamp)
+                if row == 0:
+                    caps.append([f"mask {100 * tc.mask_fraction:.1f}%", f"index {tc.anomaly_index:.1f}",
+                                 "FLAGGED" if tc.flagged else "-"])
+                    cols.append("red" if tc.flagged else "black")
+                else:
+                    caps.append([f"stamp -> {tc.label}", f"moves {100 * tc.success:.0f}%", tc.location])
+                    cols.append("black")
+            images += [blank] * pad
+            caps += [[""]] * pad
+            cols += ["black"] * pad
+    same = [im if im.shape == images[0].shape else np.full_like(images[0], 255) for im in images]
+    return grid_image(np.stack(same), caps, columns=columns, colors=cols, frame="#a0a0a0")
+
+
+def _save_trigger_arrays(path: Path, result: Any) -> Path:
+    """Every class's reversed mask and pattern and their numbers, as ``.npz`` (atomic)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, classes=result.classes, masks=result.masks, patterns=result.patterns,
+                        mask_l1=result.mask_l1, success=result.success, reached=result.reached)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- manifest

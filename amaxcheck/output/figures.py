@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import defaults as D
 from .._validate import integer
-from .artifacts import png_bytes, to_uint8
+from .artifacts import png_bytes, to_uint8, trigger_tiles
 from .html import ClassFigures, Picture, report_html, write_html
 from .reporting import build_document, versions
 
@@ -78,8 +78,19 @@ def class_figures(report: Any, *, reference: Any = None, reference_labels: Any =
         control_picture, control_note = _control(control, cr.index, label_of, result.input_range)
         references, reference_note = _references(ref_x, ref_y, cr.index, examples, result.input_range)
         notes = tuple(n for n in (control_note, reference_note) if n)
-        out[int(cr.index)] = ClassFigures(restarts, control_picture, references, ranking, notes)
+        out[int(cr.index)] = ClassFigures(restarts, control_picture, references, ranking, notes,
+                                          _trigger_pictures(getattr(report, "triggers", None), cr.index))
     return out
+
+
+def _trigger_pictures(triggers: Any, index: int) -> tuple[Picture, ...]:
+    """The reversed trigger of class ``index``: its mask (white = stamped) and its stamp; () without one."""
+    result = getattr(triggers, "result", None)
+    if result is None or index not in {int(c) for c in result.classes}:
+        return ()
+    mask, stamp = trigger_tiles(result, index)
+    return (picture(mask, "mask", title="the reversed mask: white pixels are replaced by the stamp"),
+            picture(stamp, "stamp", title="the reversed pattern where the mask is on"))
 
 
 def _restarts(result: Any, index: int, ranked: int) -> tuple[tuple[Picture, ...], tuple[tuple[str, float], ...]]:

@@ -89,6 +89,7 @@ class ClassFigures:
     references: tuple[Picture, ...] = ()
     ranking: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = ()
+    trigger: tuple[Picture, ...] = ()  # the reversed trigger's mask and stamp, when the trigger check ran
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,33 @@ def _settings(doc: Mapping[str, Any]) -> str:
     return '<footer class="settings">' + "".join(blocks) + "</footer>"
 
 
+_TRIGGER_TONES = {"suspected_trigger": ("backdoor trigger suspected", "bad"),
+                  "no_trigger_found": ("no trigger found", "good"), "inconclusive": ("inconclusive", "warn")}
+
+
+def _triggers(doc: Mapping[str, Any], figures: Mapping[int, ClassFigures]) -> str:
+    """The trigger check: outcome, reasons and notes, and per class the reversed mask and stamp with their numbers."""
+    trig = doc.get("triggers")
+    if not trig:
+        return ""
+    word, tone = _TRIGGER_TONES.get(str(trig.get("outcome")), (str(trig.get("outcome")), "neutral"))
+    said = "".join(f"<li>{_t(r)}</li>" for r in trig.get("reasons", []))
+    said += "".join(f'<li class="hint">{_t(n)}</li>' for n in trig.get("notes", []))
+    rows = []
+    for c in trig.get("classes", []):
+        pictures = "".join(_figure(p, "trigger") for p in figures.get(int(c["class"]), ClassFigures()).trigger)
+        flag = _pill("FLAGGED", "bad") if c.get("flagged") else ""
+        rows.append(f"<tr><td>{_t(c['label'])} {flag}</td><td><div class=\"pair\">{pictures}</div></td>"
+                    f"<td>{_pct(c.get('mask_fraction') or 0.0)}</td>"
+                    f"<td>{_pct(c.get('success') or 0.0)} of {_t(c.get('held_out'))}</td>"
+                    f"<td>{_t(_fmt(c.get('anomaly_index'), 2))}</td><td>{_t(c.get('location'))}</td></tr>")
+    return (f'<section class="triggers"><h3>Backdoor triggers (Neural Cleanse) {_pill(word, tone)}</h3>'
+            f"<ul>{said}</ul>"
+            '<table class="checks"><thead><tr><th>class</th><th>mask, stamp</th><th>mask</th>'
+            "<th>held-out success</th><th>anomaly index</th><th>where</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></section>")
+
+
 # --------------------------------------------------------------------------- articles and pages
 def report_article(doc: Mapping[str, Any], figures: Mapping[int, ClassFigures] | None = None, *,
                    anchor: str = "report") -> str:
@@ -365,7 +393,7 @@ def report_article(doc: Mapping[str, Any], figures: Mapping[int, ClassFigures] |
                       for c in doc.get("classes", []))
     return (f'<article class="report" id="{_t(anchor)}" data-verdict="{_t(doc.get("verdict") or "none")}" '
             f'data-passed="{"true" if doc.get("passed") else "false"}">{_header(doc)}{_signals(doc)}'
-            f'{_overview(doc, figures, anchor)}<div class="classes">{classes}</div>{_settings(doc)}</article>')
+            f'{_triggers(doc, figures)}{_overview(doc, figures, anchor)}<div class="classes">{classes}</div>{_settings(doc)}</article>')
 
 
 def report_html(doc: Mapping[str, Any], figures: Mapping[int, ClassFigures] | None = None) -> str:
@@ -443,6 +471,7 @@ overflow-wrap:anywhere}
 .badge{display:inline-block;padding:6px 14px;border-radius:8px;font-weight:700;font-size:18px;letter-spacing:.03em}
 .badge.gate{font-size:14px;padding:4px 10px}
 .summary{color:var(--muted)}
+.pair{display:flex;gap:6px}
 .good.badge,.good.pill,.chip.good{background:var(--good-bg);color:var(--good)}
 .bad.badge,.bad.pill,.chip.bad{background:var(--bad-bg);color:var(--bad)}
 .warn.badge,.warn.pill{background:var(--warn-bg);color:var(--warn)}

@@ -74,9 +74,40 @@ def build_document(report: Any, extras: Mapping[str, Any], *, strict: bool = Fal
     doc = report.to_dict()
     doc.update(extras)
     doc["strict"] = bool(strict)
-    if strict and doc.get("verdict") == "inconclusive":
+    if strict and (doc.get("verdict") == "inconclusive" or _trigger_outcome(doc) == "inconclusive"):
         doc["passed"] = False
     return jsonable(doc)
+
+
+def _trigger_outcome(doc: Mapping[str, Any]) -> str | None:
+    return (doc.get("triggers") or {}).get("outcome")
+
+
+def trigger_lines(doc: Mapping[str, Any]) -> list[str]:
+    """What the trigger check found, in lines for the terminal and Markdown (none when it did not run)."""
+    trig = doc.get("triggers")
+    if not trig:
+        return []
+    outcome = trig.get("outcome")
+    head = {"suspected_trigger": "SUSPECTED TRIGGER", "no_trigger_found": "no trigger found",
+            "inconclusive": "inconclusive"}.get(str(outcome), str(outcome))
+    flagged = [c for c in trig.get("classes", []) if c.get("flagged")]
+    if flagged:
+        head += " (" + ", ".join(f"class {c['class']}" + ("" if str(c["label"]) == str(c["class"]) else
+                                                         f" ({c['label']})") for c in flagged) + ")"
+    return [f"triggers: {head}: {r}" for r in trig.get("reasons", [])] + \
+        [f"triggers: note: {n}" for n in trig.get("notes", [])]
+
+
+def trigger_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Header plus one row per class of the trigger check: mask size, held-out success, anomaly index, location."""
+    rows: list[tuple[str, ...]] = [("class", "label", "mask", "held-out success", "anomaly index", "where",
+                                     "flagged")]
+    for c in (doc.get("triggers") or {}).get("classes", []):
+        rows.append((str(c["class"]), str(c["label"]), f"{100 * (c.get('mask_fraction') or 0):.1f} %",
+                     f"{100 * (c.get('success') or 0):.0f} % of {c.get('held_out')}", _fmt(c.get("anomaly_index"), 2),
+                     str(c.get("location")), "FLAGGED" if c.get("flagged") else "-"))
+    return rows
 
 
 def to_json(doc: Mapping[str, Any]) -> str:
@@ -137,6 +168,10 @@ def verdict_line(doc: Mapping[str, Any]) -> str:
         text += " (fails with --strict)" if not doc.get("strict") else " (--strict: fails)"
     if doc.get("naturalness") is not None:
         text += f", naturalness {_fmt(doc.get('naturalness'), 2)}"
+    outcome = _trigger_outcome(doc)
+    if outcome is not None:
+        text += {"suspected_trigger": ", BACKDOOR TRIGGER SUSPECTED", "no_trigger_found": ", no trigger found",
+                 "inconclusive": ", trigger check inconclusive"}.get(outcome, f", triggers {outcome}")
     head = "PASSED" if doc.get("passed") else "FAILED"
     return f"amaxcheck gate {head}: {len(failing)} of {len(classes)} classes failing; {text}"
 
@@ -167,6 +202,7 @@ def terminal_table(doc: Mapping[str, Any]) -> str:
                 extra.append(f"  class {c['index']} ({c['label']}) {check['name']}: {check.get('message', '')}")
     for reason in doc.get("reasons", []):
         extra.append(f"model: {reason}")
+    extra += trigger_lines(doc)
     for note in list((doc.get("controls") or {}).get("notes", [])) + list((doc.get("gate") or {}).get("notes", [])):
         extra.append(f"note: {note}")
     lines += [terminal_text(line) for line in extra]
@@ -199,6 +235,9 @@ def markdown(doc: Mapping[str, Any]) -> str:
         lines.append(f"- model: {_md_cell(reason)}")
     if doc.get("reasons"):
         lines.append("")
+    if doc.get("triggers"):
+        lines += ["### Backdoor triggers (Neural Cleanse)", ""] + [f"- {_md_cell(t)}" for t in trigger_lines(doc)]
+        lines += [""] + _md_table(trigger_rows(doc)) + [""]
     for c in doc.get("classes", []):
         fails = failing_checks(c)
         summary = f"class {c['index']} ({c['label']}): {class_verdict(c)}" + (f" ({', '.join(fails)})" if fails else "")
@@ -283,6 +322,9 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
     verdict_case = _verdict_check(doc)
     if verdict_case is not None:
         cases.append(({"index": -1, "label": "model", "reasons": doc.get("reasons", [])}, verdict_case))
+    trigger_case = _trigger_check(doc)
+    if trigger_case is not None:
+        cases.append(({"index": -1, "label": "model", "reasons": doc["triggers"].get("reasons", [])}, trigger_case))
     failures = sum(1 for _, k in cases if k.get("status") == "fail")
     skipped = sum(1 for _, k in cases if k.get("status") == "skip")
     wall = (doc.get("gate") or {}).get("wall_time_s") or 0.0
@@ -303,7 +345,12 @@ def junit_xml(doc: Mapping[str, Any]) -> str:
     for c, k in cases:
         where = "model" if c["index"] == -1 else f"class_{int(c['index']):03d}_{slug(c['label'])}"
         case = ET.SubElement(suite, "testcase", classname=f"amaxcheck.{model_slug}.{where}", name=str(k["name"]), time="0")
-        if c["index"] == -1:
+        if c["index"] == -1 and k["name"] == "triggers":
+            _props(case, {"value": k.get("value"), **{
+                f"class_{int(t['class']):03d}": {key: t.get(key) for key in (
+                    "label", "mask_fraction", "success", "anomaly_index", "flagged", "location", "image")}
+                for t in doc["triggers"].get("classes", [])}})
+        elif c["index"] == -1:
             _props(case, {"value": k.get("value"), "naturalness": doc.get("naturalness"),
                           "signal": {s.get("name"): s.get("says") for s in doc.get("signals", [])}})
         else:
@@ -340,6 +387,17 @@ def _verdict_check(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     reasons = "; ".join(doc.get("reasons", []))
     return {"name": "verdict", "status": "fail" if failed else "pass", "value": verdict,
             "threshold": "strict" if doc.get("strict") else None, "message": f"model verdict {verdict}: {reasons}"}
+
+
+def _trigger_check(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The trigger check as a model-level testcase: fails when a trigger is suspected, or inconclusive and strict."""
+    outcome = _trigger_outcome(doc)
+    if outcome is None:
+        return None
+    failed = outcome == "suspected_trigger" or (outcome == "inconclusive" and bool(doc.get("strict")))
+    return {"name": "triggers", "status": "fail" if failed else "pass", "value": outcome,
+            "threshold": doc["triggers"].get("thresholds"),
+            "message": f"trigger check {outcome}: {'; '.join(doc['triggers'].get('reasons', []))}"}
 
 
 def write_junit(doc: Mapping[str, Any], path: str | os.PathLike) -> Path:

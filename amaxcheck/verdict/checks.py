@@ -196,6 +196,7 @@ def check(
     twin: bool = True,
     control: Any = None,
     decode: Callable | None = None,
+    triggers: Any = False,
 ) -> Report | LayerReport:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
 
@@ -251,6 +252,12 @@ def check(
     decode : callable, optional
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
+    triggers : bool | TriggerSettings | TriggerReport
+        Also look for a backdoor (``Report.triggers``): ``True`` (or settings) reverses
+        the smallest trigger of every class on ``reference`` (Neural Cleanse, see
+        :func:`amaxcheck.reverse_triggers`; needs ``reference``, labels optional) and the
+        report fails when one class is an outlier; a precomputed
+        :class:`~amaxcheck.verdict.triggers.TriggerReport` is attached as is.
     """
     if getattr(result, "mode", None) == "layer":
         from .units import check_units
@@ -267,7 +274,36 @@ def check(
     class_reports = [_class_report(result, evidence, j, c, thresholds, control, natural, decode)
                      for j, c in enumerate(result.class_indices)]
     decision = _decide(result, evidence, control, class_reports) if verdict else None
-    return _assemble_report(result, class_reports, thresholds, control, decision, notes)
+    report = _assemble_report(result, class_reports, thresholds, control, decision, notes)
+    report.triggers = _trigger_report(triggers, result, model, reference, reference_labels)
+    return report
+
+
+def _trigger_report(triggers: Any, result: Any, model: Any, reference: Any, reference_labels: Any) -> Any:
+    """``check(triggers=...)``: None, the given report, or the judged (cached) reversal on ``reference``."""
+    from ..ascent.config import AscentConfig
+    from .triggers import TriggerReport, judge_triggers
+
+    if triggers is False or triggers is None:
+        return None
+    if isinstance(triggers, TriggerReport):
+        return triggers
+    from ..ascent.triggers import TriggerSettings, cached_reverse_triggers
+
+    if triggers is not True and not isinstance(triggers, TriggerSettings):
+        from ..errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"triggers must be True, False, a TriggerSettings or a TriggerReport; got "
+                                f"{type(triggers).__name__}")
+    if model is None:
+        from ..errors import ModelError
+
+        raise ModelError("check(triggers=True) needs the model: pass check(result, model, triggers=True) (the "
+                         "result no longer holds it)")
+    settings = triggers if isinstance(triggers, TriggerSettings) else TriggerSettings(seed=result.settings["seed"])
+    reversed_ = cached_reverse_triggers(model, reference, reference_labels=reference_labels, settings=settings,
+                                        config=result.config or AscentConfig(), labels=result.labels)
+    return judge_triggers(reversed_)
 
 
 @dataclass

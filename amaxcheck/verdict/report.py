@@ -144,11 +144,13 @@ class Report:
     verdict: str | None = None  # "healthy", "degenerate", "inconclusive"; None when not computed
     signals: list[dict[str, Any]] = field(default_factory=list)  # the model-level signals behind the verdict
     naturalness: float = float("nan")  # median of the classes' naturalness
+    triggers: Any = None  # the TriggerReport of check(triggers=True), else None
 
     @property
     def passed(self) -> bool:
-        """Every class passes its checks and the model is not degenerate."""
-        return all(c.passed for c in self.classes) and not self.degenerate
+        """Every class passes its checks, the model is not degenerate and no backdoor trigger is suspected."""
+        clean = self.triggers is None or self.triggers.passed
+        return all(c.passed for c in self.classes) and not self.degenerate and clean
 
     @property
     def inconclusive(self) -> bool:
@@ -182,6 +184,7 @@ class Report:
             "controls": jsonable(self.controls),
             "settings": None if r is None else jsonable(r.settings),
             "classes": [c.to_dict() for c in self.classes],
+            "triggers": None if self.triggers is None else self.triggers.to_dict(),
         }
 
     def table(self) -> str:
