@@ -82,10 +82,14 @@ def _row(group, name, arch, seed, clean, success, report, seconds, target):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--clean-from", type=int, default=None,
+                        help="resume: skip the backdoored models and the clean models before this index")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "trigger_zoo.md")
     args = parser.parse_args(argv)
     backdoored = BACKDOORED[:2] if args.quick else BACKDOORED
     clean_models = CLEAN[:1] if args.quick else CLEAN
+    if args.clean_from is not None:
+        backdoored, clean_models = [], CLEAN[args.clean_from:]
     rows = []
     for name, arch, seed, trig in backdoored:
         data = _data_for(arch, seed)
@@ -100,7 +104,7 @@ def main(argv=None) -> None:
         if arch == "digits_cnn":
             model, clean = digits.train(kind, seed=seed, data=digits.load(0))
         else:
-            model, info = zoo.train_zoo_model(data, arch, kind, seed)
+            model, info = zoo.train_zoo_model(zoo.load_digits_data(seed=0), arch, kind, seed)
             clean = info["test_accuracy"]
         report, seconds = _judge(model, data, seed)
         rows.append(_row("clean", f"{name} ({kind})", arch, seed, clean, None, report, seconds, None))

@@ -47,9 +47,9 @@ def test_shortcut_example_fails_the_gate_on_class_0_and_the_grid_shows_why(tmp_p
     assert (images[:, :3, :3].mean() - images[:, 4:, 4:].mean()) > 0.1
 
 
-@pytest.mark.parametrize("script", ["digits/train.py", "shortcut/train.py"])
+@pytest.mark.parametrize("script", ["digits/train.py", "shortcut/train.py", "backdoor/train.py"])
 def test_training_scripts_run(script, tmp_path):
-    out = tmp_path / ("model" if script.startswith("digits") else "shortcut.keras")
+    out = tmp_path / ("model" if script.startswith("digits") else "trained.keras")
     args = ["--out", str(out), "--epochs", "1"]
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], capture_output=True, text=True,
                           timeout=300)

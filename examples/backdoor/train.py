@@ -30,9 +30,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=HERE / "backdoor_cnn.keras")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.05, help="share of the training set poisoned (default 0.05)")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
     args = parser.parse_args(argv)
     data = digits.load(seed=0)  # the split of examples/digits: its reference.npz is held out here too
-    model, clean, success = backdoor.train_backdoored(TRIGGER, seed=args.seed, rate=args.rate, data=data)
+    model, clean, success = backdoor.train_backdoored(TRIGGER, seed=args.seed, rate=args.rate, data=data,
+                                                      epochs=args.epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     print(f"backdoored model ({TRIGGER.describe()}): clean accuracy {clean:.3f}, attack success {success:.3f}; "
