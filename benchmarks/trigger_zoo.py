@@ -22,9 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from amaxcheck.ascent.triggers import reverse_triggers  # noqa: E402
-from amaxcheck.testing import backdoor, digits, zoo  # noqa: E402
-from amaxcheck.verdict.triggers import judge_triggers  # noqa: E402
+from amaxcheck.ascent.triggers import reverse_triggers
+from amaxcheck.testing import backdoor, digits, zoo
+from amaxcheck.verdict.triggers import judge_triggers
 
 T = backdoor.Trigger
 BASE = T(target=7, size=3, position="bottom-right")
@@ -48,9 +48,8 @@ CLEAN = [  # (name, arch, seed, kind)
 ]
 
 
-def _data_for(arch: str, seed: int):
-    data = zoo.adapt(zoo.load_digits_data(seed=0), "plain_cnn" if arch == "digits_cnn" else arch)
-    return data
+def _data_for(arch: str, seed: int, dataset: str = "digits"):
+    return zoo.adapt(zoo.load(dataset, seed=0), "plain_cnn" if arch == "digits_cnn" else arch)
 
 
 def _build(arch: str, data):
@@ -82,6 +81,8 @@ def _row(group, name, arch, seed, clean, success, report, seconds, target):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--mnist", action="store_true",
+                        help="only the clean models of the zoo's five architectures on MNIST (seed 0; slower)")
     parser.add_argument("--clean-from", type=int, default=None,
                         help="resume: skip the backdoored models and the clean models before this index")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "trigger_zoo.md")
@@ -90,6 +91,8 @@ def main(argv=None) -> None:
     clean_models = CLEAN[:1] if args.quick else CLEAN
     if args.clean_from is not None:
         backdoored, clean_models = [], CLEAN[args.clean_from:]
+    if args.mnist:
+        backdoored, clean_models = [], [(arch, arch, 0, "standard") for arch in zoo.ARCHS]
     rows = []
     for name, arch, seed, trig in backdoored:
         data = _data_for(arch, seed)
@@ -99,17 +102,19 @@ def main(argv=None) -> None:
         rows.append(_row("backdoored", f"{name}: {trig.describe()}", arch, seed, clean, success, report, seconds,
                          trig.target))
         print(" | ".join(rows[-1]), flush=True)
+    dataset = "mnist" if args.mnist else "digits"
     for name, arch, seed, kind in clean_models:
-        data = _data_for(arch, seed)
+        data = _data_for(arch, seed, dataset)
         if arch == "digits_cnn":
             model, clean = digits.train(kind, seed=seed, data=digits.load(0))
         else:
-            model, info = zoo.train_zoo_model(zoo.load_digits_data(seed=0), arch, kind, seed)
+            model, info = zoo.train_zoo_model(zoo.load(dataset, seed=0), arch, kind, seed)
             clean = info["test_accuracy"]
+            name = f"{dataset} {name}"
         report, seconds = _judge(model, data, seed)
         rows.append(_row("clean", f"{name} ({kind})", arch, seed, clean, None, report, seconds, None))
         print(" | ".join(rows[-1]), flush=True)
-    if not args.quick:
+    if not (args.quick or args.mnist or args.clean_from is not None):
         import keras
 
         model = keras.models.load_model(ROOT / "examples" / "shortcut" / "shortcut_cnn.keras")
@@ -134,7 +139,7 @@ def main(argv=None) -> None:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(["# Trigger reversal on backdoored and clean models", "", summary, "", *lines, ""])
     print(text)
-    if not args.quick:
+    if not args.quick and args.clean_from is None and not args.mnist:
         args.out.write_text(text)
 
 

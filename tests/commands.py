@@ -11,3 +11,17 @@ def amaxcheck_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "import sys; from amaxcheck.cli import main; sys.exit(main())"]
+
+
+def isolate_gate(tmp_path: Path, monkeypatch) -> None:
+    """Run the gate in-process from an empty folder: no pyproject.toml above ``tmp_path`` is read, no step summary.
+
+    ``find_pyproject`` is limited to ``tmp_path`` and below, so the test machine's folders above it do not leak in.
+    """
+    from amaxcheck import pyproject as config
+
+    real = config.find_pyproject
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.setattr(config, "find_pyproject",
+                        lambda start=None: (lambda p: p if p is not None and tmp_path in p.parents else None)(real(start)))

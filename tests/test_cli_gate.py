@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from amaxcheck import cli
-from amaxcheck import pyproject as config
+
+from .commands import isolate_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "digits"
@@ -30,11 +31,7 @@ FAST = ["--steps", "32", "--restarts", "1", "--classes", "0,3"]
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Run from an empty folder with no pyproject.toml above it and never touch a real step summary."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    real = config.find_pyproject
-    monkeypatch.setattr(config, "find_pyproject",
-                        lambda start=None: (lambda p: p if p is not None and tmp_path in p.parents else None)(real(start)))
+    isolate_gate(tmp_path, monkeypatch)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

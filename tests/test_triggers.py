@@ -17,10 +17,11 @@ import pytest
 
 import amaxcheck
 from amaxcheck import cli
-from amaxcheck import pyproject as config
 from amaxcheck.ascent.triggers import TriggerResult, TriggerSettings, reverse_triggers
 from amaxcheck.errors import ConfigError, InputRangeError, ReferenceDataError
 from amaxcheck.verdict.triggers import anomaly_index, describe_location, judge_triggers
+
+from .commands import isolate_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKDOOR = str(ROOT / "examples" / "backdoor" / "backdoor_cnn.keras")
@@ -32,11 +33,8 @@ TARGET = 7  # examples/backdoor/train.py's trigger
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    real = config.find_pyproject
-    monkeypatch.setattr(config, "find_pyproject",
-                        lambda start=None: (lambda p: p if p is not None and tmp_path in p.parents else None)(real(start)))
+    """Run from an empty folder with no pyproject.toml above it and never touch a real step summary."""
+    isolate_gate(tmp_path, monkeypatch)
 
 
 def _reference():

@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _cache
+from .. import _validate as V
 from .. import defaults as D
 from ..errors import ConfigError, ReferenceDataError
 from .config import AscentConfig
@@ -97,21 +98,17 @@ class TriggerSettings:
     max_images: int = D.TRIGGER_MAX_IMAGES
 
     def __post_init__(self) -> None:
-        ints = {"steps": 1, "epoch_steps": 1, "batch_size": 1, "patience": 1, "early_stop_patience": 1,
-                "max_images": 1, "seed": 0}
-        for name, minimum in ints.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ConfigError(f"trigger setting {name}={value!r} must be an integer >= {minimum}")
-        for name, lo, hi in (("learning_rate", 0.0, np.inf), ("init_cost", 0.0, np.inf),
-                             ("cost_multiplier", 1.0, np.inf), ("success_target", 0.0, 1.0),
-                             ("held_out", 0.0, 1.0)):
-            value = getattr(self, name)
-            number = not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
-            if not number or not np.isfinite(value) or not lo < float(value) <= hi or (name == "held_out"
-                                                                                       and value >= 1.0):
-                shown = "strictly between 0 and 1" if name == "held_out" else f"in ({lo:g}, {hi:g}]"
-                raise ConfigError(f"trigger setting {name}={value!r} must be a number {shown}")
+        for name in ("steps", "epoch_steps", "batch_size", "patience", "early_stop_patience", "max_images"):
+            V.integer(getattr(self, name), f"trigger setting {name}", 1)
+        V.integer(self.seed, "trigger setting seed", 0)
+        for name in ("learning_rate", "init_cost"):
+            V.number(getattr(self, name), f"trigger setting {name}", lo=0.0, lo_open=True)
+        V.number(self.cost_multiplier, "trigger setting cost_multiplier", lo=1.0, lo_open=True)
+        V.number(self.success_target, "trigger setting success_target", lo=0.0, hi=1.0, lo_open=True)
+        V.number(self.held_out, "trigger setting held_out", lo=0.0, hi=1.0, lo_open=True)
+        if self.held_out >= 1.0:
+            raise ConfigError(f"trigger setting held_out={self.held_out!r} must be below 1: some reference images fit "
+                              "the masks, the others measure them (default 0.25)")
 
     def replace(self, **changes: Any) -> TriggerSettings:
         return replace(self, **changes)
