@@ -641,6 +641,9 @@ def _copy_report(report: Any) -> Any:
     """A copy whose per-class entries can be annotated (image paths) without touching the cached one."""
     clone = copy.copy(report)
     clone.classes = [copy.copy(c) for c in report.classes]
+    if getattr(report, "triggers", None) is not None:  # trigger image paths are annotated too
+        clone.triggers = copy.copy(report.triggers)
+        clone.triggers.classes = [copy.copy(c) for c in report.triggers.classes]
     return clone
 
 
