@@ -196,6 +196,7 @@ def check(
     twin: bool = True,
     control: Any = None,
     decode: Callable | None = None,
+    timings: Any = None,
 ) -> Report | LayerReport:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
 
@@ -251,7 +252,20 @@ def check(
     decode : callable, optional
         ``decode(probs[None], top=k)`` in the style of Keras' ``decode_predictions``,
         returning ``[[(id, name, p), ...]]``; names the runner-up classes.
+    timings : amaxcheck.timings.Timings, optional
+        Counts the time spent here to its ``checks`` stage, building the control to ``controls``.
     """
+    from ..timings import Timings
+
+    timings = timings if timings is not None else Timings()
+    with timings.stage("checks"):
+        return _check(result, model, reference, reference_labels, min_confidence, top_k, max_degeneracy, min_recall,
+                      min_naturalness, stat_bounds, verdict, twin, control, decode, timings)
+
+
+def _check(result: Any, model: Any, reference: Any, reference_labels: Any, min_confidence: Any, top_k: Any,
+           max_degeneracy: Any, min_recall: Any, min_naturalness: Any, stat_bounds: Mapping[str, Any] | None,
+           verdict: bool, twin: bool, control: Any, decode: Callable | None, timings: Any) -> Report | LayerReport:
     if getattr(result, "mode", None) == "layer":
         from .units import check_units
 
@@ -262,7 +276,8 @@ def check(
     evidence = _gather_evidence(result, model, reference, reference_labels, stat_bounds)
     notes: list[str] = []
     if verdict and twin and control is None and model is not None:
-        control = _control_for(result, model, notes)
+        with timings.stage("controls"):
+            control = _control_for(result, model, notes)
     natural = _natural_reference(result, evidence)
     class_reports = [_class_report(result, evidence, j, c, thresholds, control, natural, decode)
                      for j, c in enumerate(result.class_indices)]
