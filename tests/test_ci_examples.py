@@ -42,10 +42,10 @@ def commands(text: str) -> list[list[str]]:
 
 def shard_count(name: str, text: str) -> int:
     if name == "github":
-        match = re.search(r"^\s+shard: \[([0-9, ]+)\]", text, re.M)
+        match = re.search(r"^\s+shard: \[([0-9, ]+)\]", text, re.MULTILINE)
         assert match, "no matrix of shards"
         return len(match.group(1).split(","))
-    match = re.search(r"^\s+parallel: (\d+)", text, re.M)
+    match = re.search(r"^\s+parallel: (\d+)", text, re.MULTILINE)
     assert match, "no parallel: count"
     return int(match.group(1))
 
