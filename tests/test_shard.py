@@ -168,6 +168,7 @@ def _edited(runs, tmp_path: Path, k: int, edit) -> Path:
     ("twice", "are both shard 2/3"),
     ("model", "come from different models"),
     ("settings", "come from runs with different settings"),
+    ("controls", "come from runs whose learned-nothing controls differ"),
     ("whole", "is a complete gate report, not a shard's part"),
     ("not json", "is not a JSON gate document"),
     ("html", "merge --html: part"),
@@ -186,6 +187,9 @@ def test_merge_refuses_parts_that_are_not_one_run(runs, tmp_path, monkeypatch, c
         parts = [p1, str(_edited(runs, tmp_path, 2, lambda d: d["model"].update(fingerprint="0" * 16))), p3]
     elif case == "settings":
         parts = [p1, str(_edited(runs, tmp_path, 2, lambda d: d["settings"].update(steps=64))), p3]
+    elif case == "controls":
+        parts = [p1, str(_edited(runs, tmp_path, 2, lambda d: d["shard"].update(
+            control_reach=[[2 * v for v in row] for row in d["shard"]["control_reach"]]))), p3]
     elif case == "whole":
         parts = [p1, p2, p3, str(out / "single.json")]
     elif case == "not json":
@@ -200,6 +204,16 @@ def test_merge_refuses_parts_that_are_not_one_run(runs, tmp_path, monkeypatch, c
     code, stdout, err = _main(["merge", *parts, *extra, "--json", "m.json"])
     assert code == 2 and stdout == "" and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_merge_takes_controls_that_differ_only_by_rounding(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nudged = _edited(runs, tmp_path, 2, lambda d: d["shard"].update(
+        control_reach=[[v * (1 + 1e-6) for v in row] for row in d["shard"]["control_reach"]]))
+    code, _, err = _main(["merge", str(runs["out"] / "p1.json"), str(nudged), str(runs["out"] / "p3.json"),
+                          "--json", "m.json", "--quiet"])
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["verdict"] == "healthy"
 
 
 def test_merge_refuses_to_write_over_a_part(runs, tmp_path, monkeypatch):

@@ -11,7 +11,9 @@ Why the merged report equals a single run's:
   ``(seed, class, restart)``), the real model and the reference images;
 * the learned-nothing control ascends fixed classes with a fixed seed
   (:func:`~amaxcheck.verdict.controls.control_classes`), so every shard builds
-  the same control; merge refuses parts whose controls differ;
+  the same control; merge refuses parts whose controls differ by more than
+  rounding (1e-3 relative: shards may run on CPUs that round differently) and
+  carries the first shard's;
 * of the model-level signals, ``weights`` and ``held_out_accuracy`` do not read
   the classes (merge refuses parts where they differ), and ``reach`` does:
   merge recomputes it from every class's confidence and the control's
@@ -28,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -92,10 +95,22 @@ def read_part(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any], Path]:
 
 
 # --------------------------------------------------------------------------- checking parts
-def _differ(parts: Sequence[tuple[str, dict[str, Any], Path]], what: str, value: Any) -> None:
+def _near(a: Any, b: Any) -> bool:
+    """Equal, numbers to 1e-3 relative (the controls of shards run on CPUs that round differently)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(_near(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_near(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4)
+    return bool(a == b)
+
+
+def _differ(parts: Sequence[tuple[str, dict[str, Any], Path]], what: str, value: Any, same: Any = None) -> None:
+    same = same or (lambda a, b: a == b)
     first_name, first = parts[0][0], value(parts[0][1])
     for name, doc, _ in parts[1:]:
-        if value(doc) != first:
+        if not same(value(doc), first):
             raise MergeError(f"merge parts {first_name!r} and {name!r} come from {what}; merge only the parts of one "
                              "gate run (the same model, settings and reference data, each shard once)")
 
@@ -122,9 +137,10 @@ def check_parts(parts: Sequence[tuple[str, dict[str, Any], Path]]) -> list[tuple
     _differ(parts, "runs with different thresholds or --strict", lambda d: (d.get("thresholds"), d.get("strict")))
     _differ(parts, "runs with different class lists or shard counts",
             lambda d: (d["shard"].get("all_classes"), d["shard"].get("total")))
-    _differ(parts, "runs whose learned-nothing controls differ", lambda d: (_controls(d), d["shard"].get("control_reach")))
-    _differ(parts, "runs with different reference data (the weights or held-out accuracy signals differ)",
-            _fixed_signals)
+    _differ(parts, "runs whose learned-nothing controls differ", lambda d: [_controls(d), d["shard"].get("control_reach")],
+            _near)
+    _differ(parts, "runs with different reference data or arithmetic (the weights or held-out accuracy signals "
+            "differ)", _fixed_signals)
     total = int(parts[0][1]["shard"]["total"])
     seen: dict[int, str] = {}
     for name, doc, _ in parts:
