@@ -56,6 +56,12 @@ class Timings:
         if self._open:
             self._open[-1].carved += seconds
 
+    def move(self, source: str, target: str, seconds: float) -> None:
+        """Count ``seconds`` (at most what ``source`` holds) to ``target`` instead of ``source``."""
+        seconds = min(max(0.0, float(seconds)), self.seconds.get(source, 0.0))
+        self._add(source, -seconds)
+        self._add(target, seconds)
+
     def _add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 

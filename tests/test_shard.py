@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from amaxcheck import cli
+from amaxcheck import cli, loading
 from amaxcheck import pyproject as config
 from amaxcheck.timings import STAGES, Timings, line
 
@@ -41,6 +41,10 @@ def runs(tmp_path_factory):
         mp.chdir(out)
         mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
         mp.setattr(config, "find_pyproject", lambda start=None: None)
+        loaded: dict = {}  # the four gates load the model once (one trace), as separate machines would each once
+        load = loading.load_model
+        mp.setattr(loading, "load_model", lambda path, **kw: loaded.get(str(path)) or loaded.setdefault(
+            str(path), load(path, **kw)))
         single = _main(GATE + ["--json", "single.json", "--artifacts", "single_art", "--html", "single.html"])
         shards = [_main(GATE + ["--shard", f"{k}/3", "--json", f"p{k}.json", "--artifacts", f"art{k}",
                                 "--html", f"art{k}/shard.html", "--quiet"]) for k in (1, 2, 3)]
@@ -96,6 +100,21 @@ def test_gate_reports_where_the_time_goes(runs):
     assert timings["synthesis"] + timings["trace"] > 0 and doc["gate"]["wall_time_s"] > 0
     assert json.loads((runs["out"] / "single_art" / "summary.json").read_text())["timings"] == timings
     assert any(ln.startswith("amaxcheck: time: load ") and ", outputs " in ln for ln in err.splitlines()), err
+
+
+def test_a_one_chunk_ascent_gets_its_regular_part_back_from_the_next_call(digits_model_path):
+    import keras
+
+    import amaxcheck
+
+    model = keras.saving.load_model(digits_model_path)  # a fresh model: its engine traces here
+    t = Timings()
+    with t.stage("synthesis"):
+        amaxcheck.synthesize(model, [0], steps=16, restarts=2, progress=False, timings=t)  # one 16-step chunk
+    whole, rest = t.seconds["trace"], t.seconds["synthesis"]
+    amaxcheck.synthesize(model, [1], steps=16, restarts=2, progress=False)  # another run's call of that length
+    assert 0 < t.seconds["trace"] < whole and t.seconds["synthesis"] > rest
+    assert math.isclose(t.seconds["trace"] + t.seconds["synthesis"], whole + rest)
 
 
 # --------------------------------------------------------------------------- shards and merge

@@ -16,6 +16,7 @@ the compiled loop, so changing them never retraces.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,8 @@ class _Engine:
         self._compiled_chunk: Any = None
         self.gradient_path_checked = False
         self.traced = False  # the compiled chunk has run once (its first call traced it)
+        #: (timings, seconds, steps, batch) of a one-chunk first call counted whole as trace (see _TraceClock)
+        self.pending_trace: tuple[weakref.ref[Timings], float, int, int] | None = None
 
     def run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
         """:meth:`_run_chunk`, compiled once for every batch size and chunk length (one trace per engine).
@@ -338,33 +341,45 @@ class _TraceClock:
 
     The first call of a compiled chunk traces the graph, optimizes it and runs
     one chunk; the next call of the same length runs only the chunk. Their
-    difference goes to the ``trace`` stage of ``timings`` (all of the first call
-    when no second call of the same length follows). Nothing happens without
-    ``timings`` or when the engine was traced by an earlier run.
+    difference goes to the ``trace`` stage of ``timings``. When the ascent is
+    one chunk (``steps <= check_every``) all of the first call goes to ``trace``
+    for now, and the engine's next call of that length (the controls', in the
+    gate) gives its regular part back to ``synthesis`` (its time scaled to the
+    first call's batch size). Nothing happens
+    without ``timings`` or when the engine was traced by an earlier run.
     """
 
     def __init__(self, timings: Timings | None):
         self.timings = timings
-        self.first: tuple[float, int] | None = None  # (seconds, steps) of the engine's first call
+        self.first: tuple[float, int, int] | None = None  # (seconds, steps, batch) of the engine's first call
 
     def call(self, engine: _Engine, k: int, args: tuple[Any, ...]) -> Any:
-        if self.timings is None:
+        pending = engine.pending_trace
+        if self.timings is None and pending is None:
             return engine.run_chunk(*args)
         first = not engine.traced
         started = time.perf_counter()
         out = engine.run_chunk(*args)
         np.asarray(out[6])  # the chunk's history: waits for the chunk to finish
         seconds = time.perf_counter() - started
+        if pending is not None and pending[2] == k:  # scaled by batch size: a chunk costs about that per sample
+            engine.pending_trace = None
+            owner = pending[0]()
+            if owner is not None:
+                owner.move("trace", "synthesis", min(pending[1], seconds * pending[3] / max(1, int(args[0].shape[0]))))
+        if self.timings is None:
+            return out
         if first:
-            self.first = (seconds, k)
+            self.first = (seconds, k, int(args[0].shape[0]))
         elif self.first is not None and self.first[1] == k:
             self.timings.carve("trace", self.first[0] - seconds)
             self.first = None
         return out
 
-    def close(self) -> None:
+    def close(self, engine: _Engine) -> None:
         if self.timings is not None and self.first is not None:
             self.timings.carve("trace", self.first[0])
+            engine.pending_trace = (weakref.ref(self.timings), *self.first)
             self.first = None
 
 
@@ -379,7 +394,7 @@ def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool |
             _ascend_batch(engine, plan, config, slice(b0, min(n, b0 + batch)), trace, bar, clock)
     finally:
         bar.close()
-        clock.close()
+        clock.close(engine)
     return trace
 
 
