@@ -172,7 +172,7 @@ def _plain(classes: Any) -> Hashable:
 
 
 def cached_synthesize(model: Any, classes: Any, config: Any, *, labels: Any = None, progress: Any = False,
-                      store: LRU[Any] | None = None) -> Any:
+                      store: LRU[Any] | None = None, timings: Any = None) -> Any:
     """:func:`amaxcheck.synthesize` served from ``store`` (default :data:`RESULTS`) when the same run was made.
 
     The returned result's arrays are read-only: callers share it.
@@ -184,6 +184,6 @@ def cached_synthesize(model: Any, classes: Any, config: Any, *, labels: Any = No
     found = store.get(key)
     if found is not None:
         return found.bind(model)
-    result = synthesize(model, classes, config=config, labels=labels, progress=progress)
+    result = synthesize(model, classes, config=config, labels=labels, progress=progress, timings=timings)
     result.freeze()
     return store.put(key, result)

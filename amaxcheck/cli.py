@@ -8,7 +8,8 @@
                    [--triggers [--trigger-steps N]]
                    [--json PATH] [--junit-xml PATH] [--markdown PATH] [--html PATH]
                    [--artifacts DIR] [--unsafe] [--quiet] [--debug]
-                   [--output NAME] [--input NAME --fixed-inputs FILE.npz]
+                   [--output NAME] [--input NAME --fixed-inputs FILE.npz] [--shard K/N]
+    amaxcheck merge PART... [--json PATH] [--junit-xml PATH] [--markdown PATH] [--html PATH] [--artifacts DIR]
     amaxcheck show MODEL --class C -o out.png [--gif [out.gif]] [--model-output NAME]
     amaxcheck show MODEL --layer NAME [--units all|3,5] -o grid.png
 
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``amaxcheck`` parser. Option defaults are ``None`` so pyproject values can fill the gaps."""
     parser = _Parser(prog="amaxcheck", description="Test trained Keras image classifiers through each class's ideal input.")
     parser.add_argument("--version", action="version", version=f"amaxcheck {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{gate,show}")
+    sub = parser.add_subparsers(dest="command", metavar="{gate,show,merge}")
     sub.required = True
 
     common = _Parser(add_help=False)
@@ -194,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY)")
     gate.add_argument("--html", metavar="PATH", help="write one self-contained HTML report (images inline, no server)")
     gate.add_argument("--artifacts", metavar="DIR", help="write PNGs, a labelled grid, the arrays and the JSON here")
+    gate.add_argument("--shard", metavar="K/N",
+                      help="run shard K of N (1-based): every N-th of the selected classes, from the K-th; writes a "
+                           "partial report for amaxcheck merge")
     gate.add_argument("--layer", help=argparse.SUPPRESS)  # refused with a pointer to `show --layer`
     gate.add_argument("--units", help=argparse.SUPPRESS)
 
@@ -210,6 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "--layer grids use 96 px tiles)")
     show.add_argument("--gif", nargs="?", const="", metavar="GIF",
                       help="also write the ascent as an animated GIF (default: the PNG path with .gif)")
+    merge = sub.add_parser("merge", help="combine the partial reports of a gate run with --shard K/N into the report "
+                                         "one run would have written; exit 0/1/2 as the gate",
+                           description="Exit 0 if the merged gate passes, 1 if it fails, 2 if the parts do not make "
+                                       "one run (another model or settings, a shard twice or missing).")
+    merge.add_argument("parts", nargs="+", metavar="PART",
+                       help="a shard's --json file, or its --artifacts folder (its summary.json is the part)")
+    merge.add_argument("--json", metavar="PATH", help="write the merged gate JSON document")
+    merge.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML (one testcase per class x check)")
+    merge.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (also appended to "
+                                                          "$GITHUB_STEP_SUMMARY)")
+    merge.add_argument("--html", metavar="PATH", help="write the HTML report (every shard must have run with --html)")
+    merge.add_argument("--artifacts", metavar="DIR", help="copy each class's PNG and arrays from the shards' "
+                                                          "--artifacts folders here, with the grid and summary.json")
+    merge.add_argument("--quiet", action="store_true", help="no table or notes; only the verdict line")
+    merge.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -248,6 +267,10 @@ def resolve_options(ns: argparse.Namespace, project: ProjectDefaults) -> Options
                               "not have; draw a layer's filter grid with: amaxcheck show MODEL --layer NAME "
                               "--units all -o grid.png")
         values["classes"] = parse_classes(values["classes"])
+        if values.get("shard"):
+            from .output.merge import parse_shard
+
+            values["shard"] = parse_shard(values["shard"])
         for flag, key, folder in (("--json", "json", False), ("--junit-xml", "junit_xml", False),
                                   ("--markdown", "markdown", False), ("--html", "html", False),
                                   ("--artifacts", "artifacts", True)):
@@ -432,31 +455,39 @@ def run_gate(opts: Options, argv: Sequence[str], started: float, *, debug: bool)
     """The gate: load, synthesize, check, report. Returns the exit code."""
     import amaxcheck
 
+    from .timings import Timings
+
+    timings = Timings(started=started)
     console = _Console(bool(opts.quiet))
     notes = list(opts.project.notes)
     for note in notes:
         if not opts.quiet:
             print(f"amaxcheck: note: {note}", file=sys.stderr)
-    loaded = _load_inputs(opts, console, debug=debug)
-    input_shape, n_classes, head = _model_facts(loaded.model, opts.ascent)
-    if loaded.labels is not None and len(loaded.labels) != n_classes:
-        raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has {n_classes} "
-                          "classes; give exactly one name per class, in class-index order")
-    ref_x, ref_y = _reference(opts, loaded, input_shape, n_classes, head)
-    if opts.top_k > n_classes:
-        raise ConfigError(f"--top-k {opts.top_k} exceeds the model's {n_classes} classes")
-
-    classes = _resolve_class_items(opts.classes, loaded.labels)
+    with timings.stage("load"):
+        loaded = _load_inputs(opts, console, debug=debug)
+        input_shape, n_classes, head = _model_facts(loaded.model, opts.ascent)
+        if loaded.labels is not None and len(loaded.labels) != n_classes:
+            raise ConfigError(f"--labels {opts.labels!r} has {len(loaded.labels)} names but the model has "
+                              f"{n_classes} classes; give exactly one name per class, in class-index order")
+        ref_x, ref_y = _reference(opts, loaded, input_shape, n_classes, head)
+        if opts.top_k > n_classes:
+            raise ConfigError(f"--top-k {opts.top_k} exceeds the model's {n_classes} classes")
+        classes = _resolve_class_items(opts.classes, loaded.labels)
+        shard = _shard_plan(opts, classes, n_classes, loaded.labels)
+        if shard is not None:
+            classes = shard.classes
     console.status(f"synthesizing ideal inputs ({opts.restarts} restarts x {opts.steps} steps per class) ...")
-    result = amaxcheck.synthesize(loaded.model, classes, config=opts.ascent, labels=loaded.labels,
-                                  progress=False if opts.quiet else None)
+    with timings.stage("synthesis"):
+        result = amaxcheck.synthesize(loaded.model, classes, config=opts.ascent, labels=loaded.labels,
+                                      progress=False if opts.quiet else None, timings=timings)
     console.status("checking (controls, perturbations) ...")
     report = amaxcheck.check(result, loaded.model, reference=ref_x, reference_labels=ref_y,
                              min_confidence=opts.min_confidence, top_k=opts.top_k,
                              max_degeneracy=opts.max_degeneracy, min_naturalness=opts.min_naturalness,
-                             triggers=_trigger_settings(opts, ref_x, console))
+                             timings=timings, triggers=_trigger_settings(opts, ref_x, console))
     extras = _gate_extras(opts, loaded, result, ref_x, argv, started, notes)
-    doc = _write_outputs(opts, report, extras, console, (ref_x, ref_y))
+    with timings.stage("outputs"):
+        doc = _write_outputs(opts, report, extras, console, (ref_x, ref_y), timings=timings, shard=shard)
     strict = " (--strict: the gate fails)" if opts.strict else ""
     if doc.get("verdict") == "inconclusive" and not opts.quiet:
         print(f"amaxcheck: warning: the verdict is inconclusive{strict}: {'; '.join(doc.get('reasons', [])[-1:])}",
@@ -481,6 +512,31 @@ def _trigger_settings(opts: Options, ref_x: Any, console: _Console) -> Any:
     settings = TriggerSettings(steps=opts.trigger_steps, seed=opts.seed)
     console.status(f"reversing triggers (up to {settings.steps} steps per class on {len(ref_x)} reference images) ...")
     return settings
+
+
+@dataclass
+class _Shard:
+    """``--shard K/N``: this shard's classes (every N-th of the selected, ordered list, from the K-th) and that list."""
+
+    index: int
+    total: int
+    classes: list[int]
+    all_classes: list[int]
+
+
+def _shard_plan(opts: Options, classes: Any, n_classes: int, labels: list[str] | None) -> _Shard | None:
+    """The classes of ``--shard K/N`` (None without it): ``all_classes[i]`` with ``i % N == K - 1``."""
+    if not opts.values.get("shard"):
+        return None
+    from .ascent.engine import resolve_classes
+
+    index, total = opts.shard
+    selected = resolve_classes(classes, n_classes, labels)
+    mine = [c for i, c in enumerate(selected) if i % total == index - 1]
+    if not mine:
+        raise ConfigError(f"--shard {index}/{total} selects no class: only {len(selected)} classes are checked, so "
+                          f"at most {len(selected)} shards have work; pass --shard K/{len(selected)} or fewer shards")
+    return _Shard(index, total, mine, list(selected))
 
 
 def _reference(opts: Options, loaded: _Loaded, input_shape: tuple[int, ...], n_classes: int,
@@ -523,25 +579,51 @@ def _gate_extras(opts: Options, loaded: _Loaded, result: Any, ref_x: Any, argv: 
 
 
 def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: _Console,
-                   reference: tuple[Any, Any]) -> dict[str, Any]:
-    """Artifacts, the terminal table, --json/--junit-xml/--markdown/--html and the step summary; returns the document."""
+                   reference: tuple[Any, Any], *, timings: Any = None, shard: _Shard | None = None) -> dict[str, Any]:
+    """Artifacts, the terminal table, --json/--junit-xml/--markdown/--html and the step summary; returns the document.
+
+    The documents' ``timings`` are taken once the artifacts and the HTML page are made (the slow outputs), just
+    before the documents themselves are written; ``summary.json`` in the artifacts folder is the same document.
+    """
     from .output import reporting
-    from .output.figures import html_report
-    from .output.html import write_html
+    from .output.figures import class_figures
+    from .output.html import report_html, write_html
 
     artifacts_dir = opts.values.get("artifacts")
+    written_files: dict[str, Any] = {}
     if artifacts_dir:  # also writes summary.json: the gate document, image paths included
         from .output.artifacts import write_artifacts
 
-        _writing("--artifacts", artifacts_dir, lambda: write_artifacts(report, artifacts_dir, summary_extra=extras))
-    doc = reporting.build_document(report, extras, strict=bool(opts.strict))
-    console.out(reporting.verdict_line(doc) if opts.quiet else reporting.terminal_table(doc))
-    written = []
+        written_files = _writing("--artifacts", artifacts_dir,
+                                 lambda: write_artifacts(report, artifacts_dir, summary_extra=extras))
     ref_x, ref_y = reference
+    figures = None
+    if opts.values.get("html"):
+        figures = class_figures(report, reference=ref_x, reference_labels=ref_y)
+    doc = reporting.build_document(report, extras, strict=bool(opts.strict))
+    if shard is not None:
+        from .output.merge import shard_section
+
+        doc["shard"] = shard_section(report, shard.index, shard.total, shard.classes, shard.all_classes,
+                                     artifacts=artifacts_dir, figures=figures)
+    page = report_html(doc, figures) if figures is not None else None
+    if timings is not None:
+        doc["timings"] = timings.as_dict()
+    console.out(reporting.verdict_line(doc) if opts.quiet else reporting.terminal_table(doc))
+    if doc.get("timings") and not opts.quiet:  # the numbers the documents hold
+        from .timings import line
+
+        print(f"amaxcheck: {line(doc['timings'])}", file=sys.stderr)
+    if shard is not None and not opts.quiet:
+        print(f"amaxcheck: shard {shard.index}/{shard.total}: {len(shard.classes)} of {len(shard.all_classes)} "
+              "classes; the verdict and exit code judge these classes only: combine the parts with "
+              "amaxcheck merge PART.json...", file=sys.stderr)
+    written = []
+    if written_files.get("summary"):
+        _writing("--artifacts", artifacts_dir, lambda: reporting.write_json(doc, written_files["summary"]))
     for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
                              ("--markdown", "markdown", reporting.write_markdown),
-                             ("--html", "html", lambda d, t: write_html(t, html_report(report, doc=d, reference=ref_x,
-                                                                                       reference_labels=ref_y)))):
+                             ("--html", "html", lambda d, t: write_html(t, page or ""))):
         target = opts.values.get(key)
         if target:
             written.append(f"{flag[2:]} {_writing(flag, target, lambda w=write, t=target: w(doc, t))}")
@@ -570,6 +652,48 @@ def write_error_message(flag: str, target: Any, exc: OSError) -> str:
         return (f"cannot write {flag} {str(target)!r}: read-only file system; give a path on a writable "
                 "file system")
     return f"cannot write {flag} {str(target)!r}: {exc.strerror or exc}"
+
+
+def run_merge(ns: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``amaxcheck merge``: the parts of a sharded gate, checked and combined, written as one run writes them."""
+    from .output import reporting
+    from .output.artifacts import ARTIFACT_NAMES, check_artifact_folder
+    from .output.guard import Input, Output, check_outputs
+    from .output.html import report_html, write_html
+    from .output.merge import merge_documents, merged_figures, read_part, write_merged_artifacts
+
+    flags = (("--json", "json", "json"), ("--junit-xml", "junit_xml", "junit"), ("--markdown", "markdown", "markdown"),
+             ("--html", "html", "html"), ("--artifacts", "artifacts", "folder"))
+    values = vars(ns)
+    for flag, key, kind in flags:
+        if values.get(key):
+            check_writable(values[key], flag, folder=kind == "folder")
+    check_outputs([Output(flag, str(values[key]), kind) for flag, key, kind in flags if values.get(key)],
+                  [Input("PART", str(p)) for p in ns.parts], ARTIFACT_NAMES)
+    if values.get("artifacts"):
+        check_artifact_folder(values["artifacts"])
+    parts = [read_part(p) for p in ns.parts]
+    doc = merge_documents(parts, ["amaxcheck", *argv])
+    figures = merged_figures(parts) if values.get("html") else None
+    if values.get("artifacts"):
+        _writing("--artifacts", ns.artifacts, lambda: write_merged_artifacts(doc, parts, ns.artifacts))
+    print(reporting.verdict_line(doc) if ns.quiet else reporting.terminal_table(doc), flush=True)
+    written = []
+    for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
+                             ("--markdown", "markdown", reporting.write_markdown),
+                             ("--html", "html", lambda d, t: write_html(t, report_html(d, figures)))):
+        target = values.get(key)
+        if target:
+            written.append(f"{flag[2:]} {_writing(flag, target, lambda w=write, t=target: w(doc, t))}")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        summary = os.environ["GITHUB_STEP_SUMMARY"]
+        _writing("$GITHUB_STEP_SUMMARY", summary, lambda: reporting.append_step_summary(reporting.markdown(doc)))
+        written.append(f"step summary {summary}")
+    if values.get("artifacts"):
+        written.append(f"artifacts {ns.artifacts}")
+    if written and not ns.quiet:
+        print(f"amaxcheck: merged {len(parts)} parts; wrote " + "; ".join(written), file=sys.stderr)
+    return EXIT_PASS if doc["passed"] else EXIT_FAIL
 
 
 def run_show(opts: Options, *, debug: bool) -> int:
@@ -704,6 +828,8 @@ def _dispatch(argv: list[str], started: float) -> int:
     ns = build_parser().parse_args(argv)
     debug = bool(ns.debug)
     project = load_defaults()
+    if ns.command == "merge":
+        return run_merge(ns, argv)
     opts = resolve_options(ns, project)
     if ns.command == "gate":
         return run_gate(opts, argv, started, debug=debug)

@@ -89,3 +89,7 @@ class UnknownNameError(AmaxcheckError, KeyError):
 
 class UnknownClassError(ClassSelectionError, UnknownNameError):
     """A class asked of a report is not in it (a :class:`ClassSelectionError` that is also a :class:`KeyError`)."""
+
+
+class MergeError(ConfigError):
+    """``amaxcheck merge`` was given parts that do not make one report (another model or settings, a shard twice or missing)."""

@@ -202,6 +202,9 @@ def _check_full_run(pytester: pytest.Pytester, result: pytest.RunResult, tests: 
     assert tests["test_impossible_confidence"][1]["amaxcheck_artifacts"] == str(folder)
     match = re.search(r"(\d+) synthesis run\(s\), (\d+) served from the session cache", out)
     assert match and int(match.group(2)) >= 4, out  # counted over both workers
+    split = re.search(r"time: trace ([0-9.]+) s, synthesis ([0-9.]+) s, controls ([0-9.]+) s, checks ([0-9.]+) s, "
+                      r"outputs ([0-9.]+) s", out)
+    assert split and float(split.group(2)) > 0 and float(split.group(4)) > 0, out  # summed over both workers
     result.stdout.fnmatch_lines(["baselines created: 2"])
 
 

@@ -16,6 +16,7 @@ the compiled loop, so changing them never retraces.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import tensorflow as tf
 from .. import _cache
 from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, ModelError
+from ..timings import Timings
 from .config import AscentConfig
 from .gradient_probe import check_gradient_path
 from .input_range import check_model_range
@@ -160,6 +162,9 @@ class _Engine:
         self.jit_compile = config.jit_compile
         self._compiled_chunk: Any = None
         self.gradient_path_checked = False
+        self.traced = False  # the compiled chunk has run once (its first call traced it)
+        #: (timings, seconds, steps, batch) of a one-chunk first call counted whole as trace (see _TraceClock)
+        self.pending_trace: tuple[weakref.ref[Timings], float, int, int] | None = None
 
     def run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
         """:meth:`_run_chunk`, compiled once for every batch size and chunk length (one trace per engine).
@@ -341,19 +346,70 @@ class _Trace:
         self.history[sl, first // self.stride:first // self.stride + picked.shape[1]] = picked
 
 
-def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool | None) -> _Trace:
+class _TraceClock:
+    """Times the engine's first compiled call, and counts what it cost beyond a regular chunk as ``trace``.
+
+    The first call of a compiled chunk traces the graph, optimizes it and runs
+    one chunk; the next call of the same length runs only the chunk. Their
+    difference goes to the ``trace`` stage of ``timings``. When the ascent is
+    one chunk (``steps <= check_every``) all of the first call goes to ``trace``
+    for now, and the engine's next call of that length (the controls', in the
+    gate) gives its regular part back to ``synthesis`` (its time scaled to the
+    first call's batch size). Nothing happens
+    without ``timings`` or when the engine was traced by an earlier run.
+    """
+
+    def __init__(self, timings: Timings | None):
+        self.timings = timings
+        self.first: tuple[float, int, int] | None = None  # (seconds, steps, batch) of the engine's first call
+
+    def call(self, engine: _Engine, k: int, args: tuple[Any, ...]) -> Any:
+        pending = engine.pending_trace
+        if self.timings is None and pending is None:
+            return engine.run_chunk(*args)
+        first = not engine.traced
+        started = time.perf_counter()
+        out = engine.run_chunk(*args)
+        np.asarray(out[6])  # the chunk's history: waits for the chunk to finish
+        seconds = time.perf_counter() - started
+        if pending is not None and pending[2] == k:  # scaled by batch size: a chunk costs about that per sample
+            engine.pending_trace = None
+            owner = pending[0]()
+            if owner is not None:
+                owner.move("trace", "synthesis", min(pending[1], seconds * pending[3] / max(1, int(args[0].shape[0]))))
+        if self.timings is None:
+            return out
+        if first:
+            self.first = (seconds, k, int(args[0].shape[0]))
+        elif self.first is not None and self.first[1] == k:
+            self.timings.carve("trace", self.first[0] - seconds)
+            self.first = None
+        return out
+
+    def close(self, engine: _Engine) -> None:
+        if self.timings is not None and self.first is not None:
+            self.timings.carve("trace", self.first[0])
+            engine.pending_trace = (weakref.ref(self.timings), *self.first)
+            self.first = None
+
+
+def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool | None,
+            timings: Timings | None = None) -> _Trace:
     n, steps, batch = len(plan.classes), config.steps, config.max_batch
     trace = _Trace.empty(plan.params0, steps)
     bar = Progress(total=steps * ((n + batch - 1) // batch), enabled=progress)
+    clock = _TraceClock(timings)
     try:
         for b0 in range(0, n, batch):
-            _ascend_batch(engine, plan, config, slice(b0, min(n, b0 + batch)), trace, bar)
+            _ascend_batch(engine, plan, config, slice(b0, min(n, b0 + batch)), trace, bar, clock)
     finally:
         bar.close()
+        clock.close(engine)
     return trace
 
 
-def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice, trace: _Trace, bar: Progress) -> None:
+def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice, trace: _Trace, bar: Progress,
+                  clock: _TraceClock | None = None) -> None:
     """Adam on one batch of samples, ``check_every`` steps per compiled call, keeping each sample's best iterate."""
     steps, lr = config.steps, tf.constant(config.learning_rate, tf.float32)
     tgt = tf.constant(plan.classes[sl])
@@ -366,8 +422,11 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
     while done < steps:
         k = min(config.check_every, steps - done)
         was_active = active.numpy()
-        params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = engine.run_chunk(
-            params, m, v, t, tf.constant(plan.noise(sl, k)), active, tgt, lr, tf.constant(done == 0))
+        noise = tf.constant(plan.noise(sl, k))
+        args = (params, m, v, t, noise, active, tgt, lr, tf.constant(done == 0))
+        outputs = (clock or _TraceClock(None)).call(engine, k, args)
+        engine.traced = True
+        params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = outputs
         if best_score is None:
             best_score = tf.where(tf.math.is_finite(start_score), start_score, -np.inf)
             if not engine.gradient_path_checked and engine.mode == CLASSES:
@@ -467,6 +526,7 @@ def synthesize(
     input_shape: Sequence[int] | None = None,
     progress: bool | None = None,
     jit_compile: bool = False,
+    timings: Timings | None = None,
 ) -> SynthesisResult:
     """Synthesize the input each class (or each unit of a layer) wants most (activation maximization).
 
@@ -497,6 +557,9 @@ def synthesize(
     progress : bool, optional
         A ``keras.utils.Progbar`` (steps, ETA) on stderr. ``None`` (the default): only when
         stderr is a terminal or a notebook, nothing per step in logs; ``True``: always; ``False``: never.
+    timings : amaxcheck.timings.Timings, optional
+        Where the time goes: the engine's first compiled call, beyond a regular chunk, is
+        counted to its ``trace`` stage (out of the stage the caller has open, e.g. ``synthesis``).
 
     Returns
     -------
@@ -528,7 +591,7 @@ def synthesize(
         class_mode_objective(engine.objective, len(targets))
     plan = _plan(engine, targets, config)
     # once per compiled engine (frozen weights give the same answer); it probes the class scores, so not for a layer
-    trace = _ascend(engine, plan, config, progress)
+    trace = _ascend(engine, plan, config, progress, timings)
     result = _result(model, engine, plan, trace, config, targets, labels, started, layer if mode == LAYER else None)
     _raise_if_diverged(result, trace, plan)
     return result

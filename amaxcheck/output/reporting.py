@@ -16,7 +16,10 @@ JSON contract (keys are only ever added): ``schema_version``, ``passed``,
 ``confidence``, ``margin``, ``top_k`` [{``index``, ``label``, ``p``}],
 ``in_top_k``, ``degeneracy``, ``degenerate``, ``reasons``, ``signals``,
 ``naturalness``, ``stats``, ``checks`` [{``name``, ``status``, ``value``, ``threshold``,
-``message``}], ``image``}], ``gate`` {``command``, ``wall_time_s``, ``notes``}.
+``message``}], ``image``}], ``gate`` {``command``, ``wall_time_s``, ``notes``},
+``timings`` {``load``, ``trace``, ``synthesis``, ``controls``, ``checks``,
+``outputs``, ``total``}; a shard's partial report adds ``shard`` and a merged
+one ``merged`` (see :mod:`amaxcheck.output.merge`).
 """
 from __future__ import annotations
 

@@ -197,6 +197,7 @@ def check(
     control: Any = None,
     decode: Callable | None = None,
     triggers: Any = False,
+    timings: Any = None,
 ) -> Report | LayerReport:
     """Check a :class:`~amaxcheck.ascent.result.SynthesisResult` and return a :class:`~amaxcheck.verdict.report.Report`.
 
@@ -258,7 +259,23 @@ def check(
         :func:`amaxcheck.reverse_triggers`; needs ``reference``, labels optional) and the
         report fails when one class is an outlier; a precomputed
         :class:`~amaxcheck.verdict.triggers.TriggerReport` is attached as is.
+    timings : amaxcheck.timings.Timings, optional
+        Counts the time spent here to its ``checks`` stage, building the control to ``controls``.
     """
+    from ..timings import Timings
+
+    timings = timings if timings is not None else Timings()
+    with timings.stage("checks"):
+        return _check(result, model, reference=reference, reference_labels=reference_labels,
+                      min_confidence=min_confidence, top_k=top_k, max_degeneracy=max_degeneracy, min_recall=min_recall,
+                      min_naturalness=min_naturalness, stat_bounds=stat_bounds, verdict=verdict, twin=twin,
+                      control=control, decode=decode, triggers=triggers, timings=timings)
+
+
+def _check(result: Any, model: Any, *, reference: Any, reference_labels: Any, min_confidence: Any, top_k: Any,
+           max_degeneracy: Any, min_recall: Any, min_naturalness: Any, stat_bounds: Mapping[str, Any] | None,
+           verdict: bool, twin: bool, control: Any, decode: Callable | None, triggers: Any,
+           timings: Any) -> Report | LayerReport:
     if getattr(result, "mode", None) == "layer":
         from .units import check_units
 
@@ -269,13 +286,15 @@ def check(
     evidence = _gather_evidence(result, model, reference, reference_labels, stat_bounds)
     notes: list[str] = []
     if verdict and twin and control is None and model is not None:
-        control = _control_for(result, model, notes)
+        with timings.stage("controls"):
+            control = _control_for(result, model, notes)
     natural = _natural_reference(result, evidence)
     class_reports = [_class_report(result, evidence, j, c, thresholds, control, natural, decode)
                      for j, c in enumerate(result.class_indices)]
     decision = _decide(result, evidence, control, class_reports) if verdict else None
     report = _assemble_report(result, class_reports, thresholds, control, decision, notes)
-    report.triggers = _trigger_report(triggers, result, model, reference, reference_labels)
+    with timings.stage("triggers"):
+        report.triggers = _trigger_report(triggers, result, model, reference, reference_labels)
     return report
 
 
