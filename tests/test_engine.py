@@ -265,3 +265,26 @@ def test_jit_compile_runs_without_the_warp_and_matches_the_default_loop(digits_m
     # XLA fuses differently: close, not bit-identical
     np.testing.assert_allclose(jit.images, plain.images, atol=0.05)
     assert jit.settings["jit_compile"] is True
+
+
+def test_settings_that_are_loop_inputs_share_one_trace(digits_model):
+    """Steps, seed, learning rate and the objective's numbers (tv_weight, a composed objective's weights) are inputs
+    of the compiled loop: eight such runs trace once, and a weight still changes the images as it should."""
+    from amaxcheck import _cache
+    from amaxcheck.ascent.engine import engine_for
+
+    _cache.clear()
+    runs = [dict(steps=32, tv_weight=0.0), dict(steps=32, tv_weight=0.05), dict(steps=32, tv_weight=0.5),
+            dict(steps=16, seed=3, tv_weight=0.2, learning_rate=0.1)]
+    results = [amaxcheck.synthesize(digits_model, classes=[1], restarts=1, progress=False, **kw) for kw in runs]
+    composed = [O.class_log_prob() - w * O.total_variation() + 0.5 * O.l2() for w in (0.01, 0.3)]
+    results += [amaxcheck.synthesize(digits_model, classes=[1], restarts=1, steps=16, progress=False, objective=obj)
+                for obj in composed]
+    engine = engine_for(digits_model, amaxcheck.AscentConfig())
+    assert engine._compiled_chunk.experimental_get_tracing_count() == 1
+    other = engine_for(digits_model, amaxcheck.AscentConfig(objective=composed[0]))
+    assert other is not engine and other._compiled_chunk.experimental_get_tracing_count() == 1
+    tv = [float(np.abs(np.diff(r.best_images(), axis=1)).mean()) for r in results[:3]]
+    assert tv[2] < tv[1] < tv[0]  # a heavier total-variation weight gives a smoother image, through the same graph
+    again = amaxcheck.synthesize(digits_model, classes=[1], restarts=1, progress=False, **runs[2])
+    np.testing.assert_array_equal(again.images, results[2].images)

@@ -190,15 +190,19 @@ class AscentConfig:
         """The settings that decide how scores are read out of the model."""
         return (self.input, self.output, self.fixed_inputs, self.input_shape, self.head)
 
-    def graph_key(self) -> AscentConfig:
-        """This config with every setting that does not change the compiled graph set to its default.
+    def graph_key(self) -> tuple[AscentConfig, Any]:
+        """What shapes the compiled graph: this config without the settings that are inputs of the compiled loop.
 
-        Steps, restarts, seed, learning rate, early stop, chunk length and batch
-        size are inputs of the compiled loop, so configs that differ only in
-        them share one compiled engine.
+        Steps, restarts, seed, learning rate, early stop, chunk length, batch
+        size and the objective's numbers (``tv_weight``, the weights of a
+        composed objective: :meth:`~amaxcheck.ascent.objectives.Objective.constants`)
+        are inputs of the compiled loop, so configs that differ only in them
+        share one compiled engine and one trace.
         """
-        return self.replace(restarts=D.RESTARTS, steps=D.STEPS, seed=D.SEED, learning_rate=D.LEARNING_RATE,
-                            stop_at=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH)
+        plain = self.replace(restarts=D.RESTARTS, steps=D.STEPS, seed=D.SEED, learning_rate=D.LEARNING_RATE,
+                             stop_at=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
+                             objective=None)
+        return plain, self.effective_objective.skeleton()
 
     def replace(self, **changes: Any) -> AscentConfig:
         """A copy with some settings changed (validated again)."""

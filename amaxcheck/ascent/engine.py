@@ -146,6 +146,8 @@ class _Engine:
         self.adapter = adapter.with_layers(objective.layers)
         objective.validate(self.adapter.layer_shapes())
         self.objective: Objective = objective
+        # the objective's numbers are an input of the compiled loop: configs that differ only in them share a trace
+        self.slots = {id(node): i for i, node in enumerate(objective.weighted_nodes())}
         self.shape = adapter.input_shape
         self.param: Parameterization = config.parameterization  # type: ignore[assignment]
         self.param.validate(self.shape)
@@ -166,7 +168,7 @@ class _Engine:
         #: (timings, seconds, steps, batch) of a one-chunk first call counted whole as trace (see _TraceClock)
         self.pending_trace: tuple[weakref.ref[Timings], float, int, int] | None = None
 
-    def run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
+    def run_chunk(self, params, m, v, t, noise, active, targets, lr, first, weights):
         """:meth:`_run_chunk`, compiled once for every batch size and chunk length (one trace per engine).
 
         The signature leaves the batch and step axes open, so the last, shorter
@@ -178,9 +180,14 @@ class _Engine:
 
             scalar = tf.TensorSpec([], tf.float32)
             specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
-                     tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool))
+                     tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool),
+                     tf.TensorSpec([len(self.slots)], tf.float32))
             self._compiled_chunk = tf.function(self._run_chunk, input_signature=specs, jit_compile=self.jit_compile)
-        return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first)
+        return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first, weights)
+
+    def weights_of(self, config: AscentConfig) -> tf.Tensor:
+        """``config``'s objective numbers in the order of this engine's (same :meth:`Objective.skeleton`)."""
+        return tf.constant(np.asarray(config.effective_objective.constants(), np.float32).reshape(len(self.slots)))
 
     def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
         """Fail fast, naming the culprit step, if the scores have no gradient w.r.t. the input.
@@ -204,16 +211,17 @@ class _Engine:
     def to_raw(self, unit: tf.Tensor) -> tf.Tensor:
         return self.lo + (self.hi - self.lo) * unit
 
-    def _objective(self, unit: tf.Tensor, seen_unit: tf.Tensor, targets: tf.Tensor):
+    def _objective(self, unit: tf.Tensor, seen_unit: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor):
         raw = self.to_raw(seen_unit)
         logits, log_probs, acts = self.adapter.scores(self.adapter.prepared(raw, self.preprocess))
         ctx = AscentContext(logits=logits, log_probs=log_probs, targets=targets, unit_image=unit,
-                            model_input=raw, activations=acts, units=targets if self.mode == LAYER else None)
+                            model_input=raw, activations=acts, units=targets if self.mode == LAYER else None,
+                            weights=weights, slots=self.slots)
         return tf.cast(self.objective(ctx), tf.float32), log_probs
 
-    def _evaluate(self, params, targets):
+    def _evaluate(self, params, targets, weights):
         unit = self.param.to_unit(params, self.shape)
-        obj, log_probs = self._objective(unit, unit, targets)
+        obj, log_probs = self._objective(unit, unit, targets, weights)
         if self.mode == LAYER:  # no target class: nothing to stop at
             return obj, tf.zeros_like(obj)
         p = tf.exp(tf.gather(log_probs, targets, axis=1, batch_dims=1))
@@ -235,7 +243,7 @@ class _Engine:
         flat = tf.reshape(g, [tf.shape(g)[0], -1])
         return tf.reduce_any(tf.not_equal(flat, 0.0) & tf.math.is_finite(flat), axis=1)
 
-    def _run_chunk(self, params, m, v, t, noise, active, targets, lr, first):
+    def _run_chunk(self, params, m, v, t, noise, active, targets, lr, first, weights):
         """``k = noise.shape[1]`` Adam steps, then the clean objective (and target probability) at the end.
 
         With ``first``, also the clean objective of the starting ``params`` (the
@@ -247,14 +255,14 @@ class _Engine:
         nonfinite = tf.zeros_like(active)
         moved = (tf.cond(first, lambda: self._scores_move(params), lambda: tf.zeros_like(active))
                  if self.mode == CLASSES else tf.zeros_like(active))
-        start_score = tf.cond(first, lambda: self._evaluate(params, targets)[0],
+        start_score = tf.cond(first, lambda: self._evaluate(params, targets, weights)[0],
                               lambda: tf.fill(tf.shape(active), np.float32(np.nan)))
         for i in tf.range(n):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 unit = self.param.to_unit(params, self.shape)
                 seen = apply_transforms(unit, noise[:, i], self.transforms, self.shape)
-                obj, _ = self._objective(unit, seen, targets)
+                obj, _ = self._objective(unit, seen, targets, weights)
                 loss = -tf.reduce_sum(obj * tf.cast(active, tf.float32))
             g = tape.gradient(loss, params)
             flat = tf.reshape(g, [tf.shape(g)[0], -1])
@@ -265,7 +273,7 @@ class _Engine:
             params, m, v = adam_step(params, m, v, t, g, lr, update, finite)
             history = history.write(i, tf.where(active, obj, tf.fill(tf.shape(obj), np.float32(np.nan))))
             active = update
-        score, p = self._evaluate(params, targets)
+        score, p = self._evaluate(params, targets, weights)
         return params, m, v, t, active, nonfinite, tf.transpose(history.stack()), start_score, score, p, moved
 
 
@@ -412,6 +420,7 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
                   clock: _TraceClock | None = None) -> None:
     """Adam on one batch of samples, ``check_every`` steps per compiled call, keeping each sample's best iterate."""
     steps, lr = config.steps, tf.constant(config.learning_rate, tf.float32)
+    weights = engine.weights_of(config)
     tgt = tf.constant(plan.classes[sl])
     params = tf.constant(plan.params0[sl])
     m, v, t = tf.zeros_like(params), tf.zeros_like(params), tf.constant(0.0)
@@ -423,7 +432,7 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
         k = min(config.check_every, steps - done)
         was_active = active.numpy()
         noise = tf.constant(plan.noise(sl, k))
-        args = (params, m, v, t, noise, active, tgt, lr, tf.constant(done == 0))
+        args = (params, m, v, t, noise, active, tgt, lr, tf.constant(done == 0), weights)
         outputs = (clock or _TraceClock(None)).call(engine, k, args)
         engine.traced = True
         params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = outputs

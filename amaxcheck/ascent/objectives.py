@@ -35,6 +35,18 @@ class AscentContext:
     model_input: tf.Tensor  # (B, *shape) what the model saw, raw range, transformed
     activations: Mapping[str, tf.Tensor] = field(default_factory=dict)
     units: tf.Tensor | None = None  # (B,) int32 unit of each sample (layer mode only; None for classes)
+    weights: tf.Tensor | None = None  # the objective's numbers (:meth:`Objective.constants`) as a tensor input
+    slots: Mapping[int, int] | None = None  # id of each weighted node of the traced objective -> its index in weights
+
+    def weight(self, node: Objective, value: float) -> Any:
+        """The number ``node`` holds: read from :attr:`weights` inside the compiled engine, else ``value``.
+
+        So objectives that differ only in their numbers (a ``tv_weight``, a
+        hypothesis-drawn regularizer weight) share one traced graph.
+        """
+        if self.slots is not None and self.weights is not None and id(node) in self.slots:
+            return self.weights[self.slots[id(node)]]
+        return value
 
 
 class Objective:
@@ -51,6 +63,18 @@ class Objective:
         ``layer_shapes`` maps each name in :attr:`layers` to that layer's output
         shape (without the batch axis). Called once before the ascent is compiled.
         """
+
+    def constants(self) -> tuple[float, ...]:
+        """The numbers of this objective (scales and constant terms), in a fixed order; leaves hold none."""
+        return ()
+
+    def weighted_nodes(self) -> tuple[Objective, ...]:
+        """The nodes holding :meth:`constants`, in the same order."""
+        return ()
+
+    def skeleton(self) -> Any:
+        """A hashable value equal for objectives that differ only in :meth:`constants` (the graph they trace)."""
+        return self
 
     def reads(self) -> frozenset[str]:
         """What each sample's own index decides in this objective.
@@ -109,7 +133,16 @@ class _Constant(Objective):
     value: float
 
     def __call__(self, ctx):
-        return tf.fill(tf.shape(ctx.targets), tf.constant(self.value, tf.float32))
+        return tf.fill(tf.shape(ctx.targets), 1.0) * tf.cast(ctx.weight(self, self.value), tf.float32)
+
+    def constants(self):
+        return (self.value,)
+
+    def weighted_nodes(self):
+        return (self,)
+
+    def skeleton(self):
+        return ("constant",)
 
     def __repr__(self):
         return repr(self.value)
@@ -125,6 +158,15 @@ class _Sum(Objective):
 
     def __call__(self, ctx):
         return tf.add_n([t(ctx) for t in self.terms])
+
+    def constants(self):
+        return tuple(v for t in self.terms for v in t.constants())
+
+    def weighted_nodes(self):
+        return tuple(n for t in self.terms for n in t.weighted_nodes())
+
+    def skeleton(self):
+        return ("sum", tuple(t.skeleton() for t in self.terms))
 
     def validate(self, layer_shapes):
         for t in self.terms:
@@ -157,7 +199,16 @@ class _Scaled(Objective):
         return self.inner.layers
 
     def __call__(self, ctx):
-        return self.k * self.inner(ctx)
+        return ctx.weight(self, self.k) * self.inner(ctx)
+
+    def constants(self):
+        return (self.k, *self.inner.constants())
+
+    def weighted_nodes(self):
+        return (self, *self.inner.weighted_nodes())
+
+    def skeleton(self):
+        return ("scaled", self.inner.skeleton())
 
     def validate(self, layer_shapes):
         self.inner.validate(layer_shapes)
