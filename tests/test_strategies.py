@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+import amaxcheck
 import amaxcheck.strategies as ast
 from amaxcheck import properties
 from amaxcheck.errors import ConfigError
@@ -234,3 +235,26 @@ def test_twin_property_refuses_settings_where_it_does_not_hold(digits_model):
         properties.restarts_agree_more_than_twin(digits_model, [1], AscentSettings(restarts=2, transforms="auto"))
     with pytest.raises(ConfigError, match="at least 2 restarts"):
         properties.restarts_agree_more_than_twin(digits_model, [1], AscentSettings(restarts=1))
+
+
+def test_eight_examples_differing_in_steps_seed_and_weights_trace_once(digits_model):
+    """Steps, seed, learning rate and the TV weight are inputs of the compiled loop, not of its graph."""
+    from amaxcheck import _cache
+    from amaxcheck.ascent.engine import engine_for
+
+    _cache.clear()
+    ast.clear_cache()
+    seen = []
+
+    @given(drawn=ast.synthesized(digits_model, classes=[2], settings=ast.ascent_settings(
+        steps=ast.steps(16, 48), restarts=1, seed=ast.seeds(0, 50), tv_weight=ast.tv_weights(),
+        learning_rate=ast.learning_rates(), transforms="auto", parameterization="pixel")))
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+              phases=[Phase.generate], derandomize=True, database=None)
+    def check(drawn):
+        seen.append(drawn.settings)
+
+    check()
+    assert len(seen) == 8
+    engine = engine_for(digits_model, amaxcheck.AscentConfig())
+    assert engine._compiled_chunk.experimental_get_tracing_count() == 1
