@@ -27,6 +27,7 @@ from .. import _cache
 from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, ModelError
 from .config import AscentConfig
+from .devices import resolve_devices
 from .gradient_probe import check_gradient_path
 from .input_range import check_model_range
 from .layer_mode import CLASSES, LAYER, class_mode_objective, layer_config, resolve_units, unit_activations, unit_count
@@ -158,6 +159,8 @@ class _Engine:
         self.lo, self.hi = config.input_range
         self.preprocess = config.preprocess
         self.jit_compile = config.jit_compile
+        #: the devices the chunk runs on (``None``: TensorFlow's placement); two or more are MirroredStrategy replicas
+        self.devices = resolve_devices(config.devices)
         self._compiled_chunk: Any = None
         self.gradient_path_checked = False
 
@@ -174,8 +177,53 @@ class _Engine:
             scalar = tf.TensorSpec([], tf.float32)
             specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
                      tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool))
-            self._compiled_chunk = tf.function(self._run_chunk, input_signature=specs, jit_compile=self.jit_compile)
+            if self.devices is not None and len(self.devices) > 1:
+                self._compiled_chunk = tf.function(self._replicated_chunk(), input_signature=specs)
+            else:
+                self._compiled_chunk = tf.function(self._placed_chunk, input_signature=specs,
+                                                   jit_compile=self.jit_compile)
         return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first)
+
+    def _placed_chunk(self, *args: Any) -> Any:
+        """:meth:`_run_chunk` under TensorFlow's placement, or on the one device of ``devices``."""
+        if self.devices is None:
+            return self._run_chunk(*args)
+        with tf.device(self.devices[0]):
+            return self._run_chunk(*args)
+
+    def _replicated_chunk(self) -> Callable[..., Any]:
+        """:meth:`_run_chunk` with the batch split across ``devices`` (one ``MirroredStrategy`` replica per device).
+
+        Every sample's steps depend on that sample alone (the weights are frozen;
+        nothing is reduced across the batch), so each replica runs the unchanged
+        chunk on a contiguous slice and the slices are concatenated back in
+        order. The batch is padded to a multiple of the replica count by repeating
+        its last sample (dropped afterwards), so any batch size works, one sample
+        included. The model's variables live outside the strategy's scope and are
+        only read, which replicas may do on any device.
+        """
+        strategy = tf.distribute.MirroredStrategy(list(self.devices or ()))
+        replicas = strategy.num_replicas_in_sync
+
+        def replicated(params, m, v, t, noise, active, targets, lr, first):
+            n = tf.shape(params)[0]
+            per = (n + replicas - 1) // replicas
+            rows = tf.minimum(tf.range(per * replicas), n - 1)
+            padded = tuple(tf.gather(x, rows) for x in (params, m, v, noise, active, targets))
+            sliced = strategy.experimental_distribute_values_from_function(
+                lambda ctx: tuple(x[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]
+                                  for x in padded))
+
+            def one(part):
+                p, m_, v_, noise_, active_, targets_ = part
+                return self._run_chunk(p, m_, v_, t, noise_, active_, targets_, lr, first)
+
+            out = strategy.run(one, args=(sliced,))
+            local = [strategy.experimental_local_results(value) for value in out]
+            # output 3 is the step counter ``t``, a scalar every replica advanced alike; the rest are per sample
+            return tuple(parts[0] if i == 3 else tf.concat(parts, 0)[:n] for i, parts in enumerate(local))
+
+        return replicated
 
     def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
         """Fail fast, naming the culprit step, if the scores have no gradient w.r.t. the input.
@@ -467,6 +515,7 @@ def synthesize(
     input_shape: Sequence[int] | None = None,
     progress: bool | None = None,
     jit_compile: bool = False,
+    devices: str | Sequence[str] | None = D.DEVICES,
 ) -> SynthesisResult:
     """Synthesize the input each class (or each unit of a layer) wants most (activation maximization).
 
@@ -489,7 +538,7 @@ def synthesize(
         Every setting as one validated value. Keyword settings that differ from
         their defaults override it (``synthesize(m, config=c, seed=1)`` is ``c.replace(seed=1)``).
     restarts, steps, seed, input_range, objective, tv_weight, parameterization, transforms, learning_rate,
-    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile
+    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile, devices
         The settings, documented once on :class:`~amaxcheck.ascent.config.AscentConfig`; defaults in
         :mod:`amaxcheck.defaults`.
     labels : list of str, optional
@@ -510,7 +559,8 @@ def synthesize(
                  "tv_weight": tv_weight, "parameterization": parameterization, "transforms": transforms,
                  "learning_rate": learning_rate, "stop_at": stop_at, "check_every": check_every, "max_batch": max_batch,
                  "preprocess": preprocess, "input": input, "output": output, "fixed_inputs": fixed_inputs,
-                 "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile}
+                 "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile,
+                 "devices": devices}
     config = _merge_config(config, given)
     mode = _mode(classes, layer, units)
     if mode == LAYER:
