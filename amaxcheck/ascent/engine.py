@@ -5,7 +5,9 @@ chunk of ``check_every`` steps runs inside a single ``tf.function`` (an
 in-graph loop: forward, backward, Adam, per-sample masking), so Python is
 entered once per chunk, not once per step. Between chunks the clean
 (untransformed) inputs are scored once to keep each sample's best iterate and
-to stop samples early.
+to stop samples early. With ``devices`` (two or more), each chunk runs as
+``tf.distribute.MirroredStrategy`` replicas, one contiguous slice of the batch
+each (:meth:`_Engine._replicated_chunk`); the loop around it is unchanged.
 
 Engines are cached per live model in :data:`amaxcheck._cache.ENGINES`, keyed
 by :meth:`AscentConfig.graph_key` (the settings that shape the graph: the
