@@ -144,11 +144,15 @@ def info() -> dict[str, dict[str, int]]:
 
 
 def result_key(model: Any, classes: Any, labels: Any, config: Hashable) -> tuple[Hashable, ...]:
-    """The key of a synthesis result: the model's weights and architecture, the classes, labels and config."""
+    """The key of a synthesis result: the model's weights and architecture, the classes, labels and config.
+
+    Of the config only what the result depends on (:meth:`AscentConfig.result_key`: not where it ran).
+    """
     from .ascent.model_adapter import fingerprint
 
+    identity = config.result_key() if hasattr(config, "result_key") else config
     return (fingerprint(model), architecture_key(model), _plain(classes),
-            None if labels is None else tuple(str(v) for v in labels), config)
+            None if labels is None else tuple(str(v) for v in labels), identity)
 
 
 def architecture_key(model: Any) -> str:

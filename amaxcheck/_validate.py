@@ -79,3 +79,37 @@ def _describe(lo: float, hi: float, lo_open: bool) -> str:
     if hi == math.inf:
         return f"a number {'>' if lo_open else '>='} {lo:g}"
     return f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+def devices(value: Any, where: str = "devices") -> str | tuple[str, ...] | None:
+    """``None``, ``"all"``, or device names (a sequence, or one string of comma-separated names), each listed once.
+
+    Only the form is checked here (no TensorFlow); whether each device exists is
+    checked when an engine is built (:func:`amaxcheck.ascent.devices.resolve_devices`).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip() == "all":
+            return "all"
+        items: Any = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(f"{where} must be 'all' or a list of device names like ['/gpu:0', '/gpu:1'], "
+                          f"got {value!r}")
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{where} must be 'all' or a list of device names (strings) like ['/gpu:0', '/gpu:1'], "
+                          f"got {value!r}")
+    names = tuple(item.strip() for item in items)
+    if not names or not all(names):
+        raise ConfigError(f"{where} must be 'all' or device names separated by commas like /gpu:0,/gpu:1 "
+                          f"(no empty names), got {value!r}")
+    if "all" in names:
+        raise ConfigError(f"{where}: 'all' stands alone (every accelerator, else every CPU device); "
+                          f"drop the other names, got {value!r}")
+    seen = [n.lower() for n in names]
+    twice = sorted({n for n in names if seen.count(n.lower()) > 1})
+    if twice:
+        raise ConfigError(f"{where} lists {', '.join(twice)} more than once; list each device once")
+    return names

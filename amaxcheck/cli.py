@@ -2,7 +2,7 @@
 
     amaxcheck gate MODEL [--labels FILE] [--classes all|0,3,7|name,name]
                    [--reference FILE.npz|FOLDER] [--input-range LO,HI]
-                   [--steps N] [--restarts R] [--seed S]
+                   [--steps N] [--restarts R] [--seed S] [--devices all|NAME,NAME]
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
                    [--min-naturalness N] [--strict] [--head auto|softmax|binary|multilabel]
                    [--triggers [--trigger-steps N]]
@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "head": D.HEAD,
 }
 _SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
-              "fixed_inputs", "head")
+              "fixed_inputs", "head", "devices")
 
 
 class UsageError(ConfigError):
@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--head", choices=D.HEADS, metavar="KIND",
                         help="what the class scores mean: auto (read from the model; default), softmax, binary "
                              "(one sigmoid unit: classes 0 and 1) or multilabel (independent sigmoids)")
+    common.add_argument("--devices", type=_argument(str, lambda v: V.devices(v, "--devices"), "devices"),
+                        metavar="all|NAME,NAME",
+                        help="spread the ascent's batch over these devices (tf.distribute.MirroredStrategy): all "
+                             "(every GPU, else every CPU device) or names like /gpu:0,/gpu:1; same results "
+                             "(default: TensorFlow's own placement)")
     common.add_argument("--quiet", action="store_true", default=None, help="no progress, table or notes; only the verdict line")
     common.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own log lines")
 
@@ -356,7 +361,8 @@ def ascent_config(values: dict[str, Any]) -> Any:
     fixed: Any = read_fixed_inputs(values["fixed_inputs"]) if values.get("fixed_inputs") else None  # frozen by the config
     return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
                         input_range=values["input_range"], input=_name_or_index(values.get("input")),
-                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values.get("head", D.HEAD))
+                        output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values.get("head", D.HEAD),
+                        devices=values.get("devices"))
 
 
 def _name_or_index(value: Any) -> str | int | None:

@@ -32,6 +32,8 @@ TRANSFORMS = "auto"
 HEAD = "auto"
 #: every head amaxcheck reads (see ``AscentConfig.head``)
 HEADS = ("auto", "softmax", "binary", "multilabel")
+#: where the ascent runs: None (TensorFlow's own placement), "all" or device names (``AscentConfig.devices``)
+DEVICES = None
 
 # --------------------------------------------------------------------------- the checks
 #: target probability the best restart must reach

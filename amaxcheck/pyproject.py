@@ -23,6 +23,7 @@ underscores::
     output = "class_scores"    # multi-output models: the class-score output (name or index)
     input = "image"            # multi-input models: the input to synthesize (name or index) ...
     fixed-inputs = "data/fixed.npz"   # ... and one example of each other input, keyed by name
+    devices = "all"            # or ["/gpu:0", "/gpu:1"]: spread the ascent's batch (MirroredStrategy)
 
 Relative paths are relative to the ``pyproject.toml``'s folder. Command-line
 flags win. ``unsafe`` cannot be set here: allowing code execution must be an
@@ -47,7 +48,7 @@ from .loading import looks_like_module_function
 PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "html", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1, "trigger_steps": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
-OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "triggers", "output", "input", "head")
+OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "triggers", "output", "input", "head", "devices")
 #: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
 DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
@@ -156,6 +157,8 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
         if value not in D.HEADS:
             raise ConfigError(f"{where}: head must be one of {', '.join(repr(h) for h in D.HEADS)}, got {value!r}")
         return value
+    if key == "devices":
+        return V.devices(value, f"{where}: devices")
     if key == "input_range":
         if isinstance(value, str):
             return value

@@ -103,6 +103,16 @@ class AscentConfig:
         sigmoid over several units ``"multilabel"`` (each class its own probability),
         anything else ``"softmax"``. Say it for outputs that cannot show it, e.g. a
         linear multi-label output trained with ``from_logits=True``.
+    devices : None | "all" | list of str
+        Where the ascent runs. ``None`` (the default): TensorFlow's own placement.
+        ``"all"``: every GPU (else every logical CPU device); or device names such
+        as ``["/gpu:0", "/gpu:1"]``. With two or more, each chunk's batch is split
+        across them by ``tf.distribute.MirroredStrategy`` (one replica per device;
+        samples are independent, so the results equal the one-device run up to the
+        last bits of float32 that CPU kernels vary with batch size). One device
+        (``"all"`` on a machine with one) runs the plain engine on it. Names are
+        checked when the engine is built. Not part of a result's identity: it is
+        left out of :meth:`as_dict` and of the result cache key (:meth:`result_key`).
     """
 
     restarts: int = D.RESTARTS
@@ -124,6 +134,7 @@ class AscentConfig:
     input_shape: tuple[int, ...] | None = None
     jit_compile: bool = False
     head: str = D.HEAD
+    devices: str | tuple[str, ...] | None = D.DEVICES
 
     def __post_init__(self) -> None:
         _set = object.__setattr__
@@ -155,6 +166,13 @@ class AscentConfig:
         _set(self, "fixed_inputs", _freeze_fixed(self.fixed_inputs))
         if self.head not in D.HEADS:
             raise ConfigError(f"head={self.head!r} is not a head amaxcheck knows; use one of {', '.join(D.HEADS)}")
+        _set(self, "devices", V.devices(self.devices))
+        if self.jit_compile and self.devices is not None:
+            raise ConfigError(
+                f"jit_compile=True cannot be combined with devices={self.devices!r}: XLA reads a variable only on "
+                "the device that holds it, and the model's weights stay where they were created. Pass "
+                "jit_compile=False with devices (the default; XLA measured slower on CPU for small CNNs), or "
+                "jit_compile=True with devices=None (TensorFlow's own placement)")
         if self.input_shape is not None:
             _set(self, "input_shape", tuple(V.integer(d, "input_shape entries", 1) for d in self.input_shape))
 
@@ -197,12 +215,22 @@ class AscentConfig:
         size and the objective's numbers (``tv_weight``, the weights of a
         composed objective: :meth:`~amaxcheck.ascent.objectives.Objective.constants`)
         are inputs of the compiled loop, so configs that differ only in them
-        share one compiled engine and one trace.
+        share one compiled engine and one trace. ``devices`` stays: another
+        placement is another compiled function (though not another result, see
+        :meth:`result_key`).
         """
         plain = self.replace(restarts=D.RESTARTS, steps=D.STEPS, seed=D.SEED, learning_rate=D.LEARNING_RATE,
                              stop_at=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
                              objective=None)
         return plain, self.effective_objective.skeleton()
+
+    def result_key(self) -> AscentConfig:
+        """This config without the settings that only decide where it runs (``devices``): what a result depends on.
+
+        The result and control caches key on it, so a run on two devices reuses
+        the one-device result and the other way round.
+        """
+        return self if self.devices is None else self.replace(devices=None)
 
     def replace(self, **changes: Any) -> AscentConfig:
         """A copy with some settings changed (validated again)."""

@@ -5,7 +5,9 @@ chunk of ``check_every`` steps runs inside a single ``tf.function`` (an
 in-graph loop: forward, backward, Adam, per-sample masking), so Python is
 entered once per chunk, not once per step. Between chunks the clean
 (untransformed) inputs are scored once to keep each sample's best iterate and
-to stop samples early.
+to stop samples early. With ``devices`` (two or more), each chunk runs as
+``tf.distribute.MirroredStrategy`` replicas, one contiguous slice of the batch
+each (:meth:`_Engine._replicated_chunk`); the loop around it is unchanged.
 
 Engines are cached per live model in :data:`amaxcheck._cache.ENGINES`, keyed
 by :meth:`AscentConfig.graph_key` (the settings that shape the graph: the
@@ -29,6 +31,7 @@ from .. import defaults as D
 from ..errors import AscentDivergedError, ClassSelectionError, ConfigError, ModelError
 from ..timings import Timings
 from .config import AscentConfig
+from .devices import resolve_devices
 from .gradient_probe import check_gradient_path
 from .input_range import check_model_range
 from .layer_mode import CLASSES, LAYER, class_mode_objective, layer_config, resolve_units, unit_activations, unit_count
@@ -162,6 +165,8 @@ class _Engine:
         self.lo, self.hi = config.input_range
         self.preprocess = config.preprocess
         self.jit_compile = config.jit_compile
+        #: the devices the chunk runs on (``None``: TensorFlow's placement); two or more are MirroredStrategy replicas
+        self.devices = resolve_devices(config.devices)
         self._compiled_chunk: Any = None
         self.gradient_path_checked = False
         self.traced = False  # the compiled chunk has run once (its first call traced it)
@@ -182,12 +187,57 @@ class _Engine:
             specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
                      tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool),
                      tf.TensorSpec([len(self.slots)], tf.float32))
-            self._compiled_chunk = tf.function(self._run_chunk, input_signature=specs, jit_compile=self.jit_compile)
+            if self.devices is not None and len(self.devices) > 1:
+                self._compiled_chunk = tf.function(self._replicated_chunk(), input_signature=specs)
+            else:
+                self._compiled_chunk = tf.function(self._placed_chunk, input_signature=specs,
+                                                   jit_compile=self.jit_compile)
         return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first, weights)
 
     def weights_of(self, config: AscentConfig) -> tf.Tensor:
         """``config``'s objective numbers in the order of this engine's (same :meth:`Objective.skeleton`)."""
         return tf.constant(np.asarray(config.effective_objective.constants(), np.float32).reshape(len(self.slots)))
+
+    def _placed_chunk(self, *args: Any) -> Any:
+        """:meth:`_run_chunk` under TensorFlow's placement, or on the one device of ``devices``."""
+        if self.devices is None:
+            return self._run_chunk(*args)
+        with tf.device(self.devices[0]):
+            return self._run_chunk(*args)
+
+    def _replicated_chunk(self) -> Callable[..., Any]:
+        """:meth:`_run_chunk` with the batch split across ``devices`` (one ``MirroredStrategy`` replica per device).
+
+        Every sample's steps depend on that sample alone (the weights are frozen;
+        nothing is reduced across the batch), so each replica runs the unchanged
+        chunk on a contiguous slice and the slices are concatenated back in
+        order. The batch is padded to a multiple of the replica count by repeating
+        its last sample (dropped afterwards), so any batch size works, one sample
+        included. The model's variables live outside the strategy's scope and are
+        only read, which replicas may do on any device.
+        """
+        strategy = tf.distribute.MirroredStrategy(list(self.devices or ()))
+        replicas = strategy.num_replicas_in_sync
+
+        def replicated(params, m, v, t, noise, active, targets, lr, first, weights):
+            n = tf.shape(params)[0]
+            per = (n + replicas - 1) // replicas
+            rows = tf.minimum(tf.range(per * replicas), n - 1)
+            padded = tuple(tf.gather(x, rows) for x in (params, m, v, noise, active, targets))
+            sliced = strategy.experimental_distribute_values_from_function(
+                lambda ctx: tuple(x[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]
+                                  for x in padded))
+
+            def one(part):
+                p, m_, v_, noise_, active_, targets_ = part
+                return self._run_chunk(p, m_, v_, t, noise_, active_, targets_, lr, first, weights)
+
+            out = strategy.run(one, args=(sliced,))
+            local = [strategy.experimental_local_results(value) for value in out]
+            # output 3 is the step counter ``t``, a scalar every replica advanced alike; the rest are per sample
+            return tuple(parts[0] if i == 3 else tf.concat(parts, 0)[:n] for i, parts in enumerate(local))
+
+        return replicated
 
     def check_gradient_path(self, starts: np.ndarray, seed: int) -> None:
         """Fail fast, naming the culprit step, if the scores have no gradient w.r.t. the input.
@@ -536,6 +586,7 @@ def synthesize(
     progress: bool | None = None,
     jit_compile: bool = False,
     timings: Timings | None = None,
+    devices: str | Sequence[str] | None = D.DEVICES,
 ) -> SynthesisResult:
     """Synthesize the input each class (or each unit of a layer) wants most (activation maximization).
 
@@ -558,7 +609,7 @@ def synthesize(
         Every setting as one validated value. Keyword settings that differ from
         their defaults override it (``synthesize(m, config=c, seed=1)`` is ``c.replace(seed=1)``).
     restarts, steps, seed, input_range, objective, tv_weight, parameterization, transforms, learning_rate,
-    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile
+    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile, devices
         The settings, documented once on :class:`~amaxcheck.ascent.config.AscentConfig`; defaults in
         :mod:`amaxcheck.defaults`.
     labels : list of str, optional
@@ -582,7 +633,8 @@ def synthesize(
                  "tv_weight": tv_weight, "parameterization": parameterization, "transforms": transforms,
                  "learning_rate": learning_rate, "stop_at": stop_at, "check_every": check_every, "max_batch": max_batch,
                  "preprocess": preprocess, "input": input, "output": output, "fixed_inputs": fixed_inputs,
-                 "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile}
+                 "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile,
+                 "devices": devices}
     config = _merge_config(config, given)
     mode = _mode(classes, layer, units)
     if mode == LAYER:
