@@ -12,8 +12,9 @@ each (:meth:`_Engine._replicated_chunk`); the loop around it is unchanged.
 Engines are cached per live model in :data:`amaxcheck._cache.ENGINES`, keyed
 by :meth:`AscentConfig.graph_key` (the settings that shape the graph: the
 objective value, parameterization, transforms, range, preprocess, input and
-output). Steps, restarts, seed, learning rate and early stop are inputs of
-the compiled loop, so changing them never retraces.
+output). Steps, restarts, seed, learning rate, early stop and the objective's
+numbers (``tv_weight``, a composed objective's weights, fed as one tensor) are
+inputs of the compiled loop, so changing them never retraces.
 """
 from __future__ import annotations
 
