@@ -100,7 +100,8 @@ class Timings:
 def line(seconds: Mapping[str, float], stages: tuple[str, ...] = STAGES) -> str:
     """``"time: load 1.2 s, trace 3.0 s, ..."`` (the stages given, in order, then any other that took time, such as
     ``triggers``; ``total`` last when present)."""
-    extra = [name for name in seconds if name not in stages and name != "total" and seconds.get(name)]
+    extra = [name for name in seconds if name not in stages and name != "total"
+             and float(seconds.get(name) or 0.0) >= 0.05]  # shown as 0.1 s or more
     parts = [f"{name} {float(seconds.get(name) or 0.0):.1f} s" for name in [*stages, *extra]]
     if seconds.get("total") is not None:
         parts.append(f"total {float(seconds['total']):.1f} s")

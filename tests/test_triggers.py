@@ -198,6 +198,8 @@ def test_bad_reference_gets_a_clear_error():
         TriggerSettings(held_out=1.0)
     with pytest.raises(ConfigError, match="steps"):
         TriggerSettings(steps=0)
+    with pytest.raises(ConfigError, match=r"no setting\(s\) \['step'\]"):
+        reverse_triggers(model, x, step=10)
 
 
 def test_gate_triggers_without_reference_is_a_one_line_error(capsys):

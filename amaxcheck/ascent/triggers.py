@@ -111,6 +111,10 @@ class TriggerSettings:
                               "the masks, the others measure them (default 0.25)")
 
     def replace(self, **changes: Any) -> TriggerSettings:
+        """A copy with some settings changed (validated again); an unknown name is a :class:`ConfigError`."""
+        unknown = sorted(set(changes) - set(asdict(self)))
+        if unknown:
+            raise ConfigError(f"TriggerSettings has no setting(s) {unknown}; settings are {sorted(asdict(self))}")
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
