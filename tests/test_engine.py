@@ -61,6 +61,14 @@ def test_early_stop_keeps_best_iterate_and_records_steps(digits_model):
     assert (r.target_probability >= 0.5).all()
 
 
+def test_plateau_stop_ends_samples_that_stopped_rising_and_keeps_their_best(digits_model):
+    full = amaxcheck.synthesize(digits_model, [0, 1], steps=256, restarts=1, progress=False)
+    r = amaxcheck.synthesize(digits_model, [0, 1], steps=256, restarts=1, stop_plateau=32, progress=False)
+    assert (r.steps_run < 256).all() and (r.steps_run % 16 == 0).all()  # a trained digit saturates at p = 1 early
+    np.testing.assert_array_equal(r.history[:, :8], full.history[:, :8])  # the same ascent until it stops
+    assert (r.target_probability > 0.99).all()
+
+
 def test_progress_bar_is_written_when_asked(digits_model, capsys):
     amaxcheck.synthesize(digits_model, [0], steps=16, restarts=1, progress=True)
     assert "16/16" in capsys.readouterr().err
@@ -247,6 +255,7 @@ def test_not_a_keras_model():
     (dict(tv_weight=-1), "tv_weight must be a number >= 0"),
     (dict(preprocess="scale"), "preprocess must be a callable"),
     (dict(stop_at=1.5), "stop_at"),
+    (dict(stop_plateau=0), "stop_plateau"),
     (dict(learning_rate=0), "learning_rate"),
     (dict(parameterization="wavelet"), "unknown parameterization"),
     (dict(transforms="lots"), "transforms must be"),

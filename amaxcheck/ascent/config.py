@@ -84,6 +84,11 @@ class AscentConfig:
         Adam step size in parameter space.
     stop_at : float, optional
         Stop a sample once its target probability reaches this value (best iterate kept).
+    stop_plateau : int, optional
+        Stop a sample once its clean objective has not risen by more than
+        :data:`~amaxcheck.defaults.PLATEAU_TOL` for this many steps (checked between
+        chunks; best iterate kept). The learned-nothing controls use
+        :data:`~amaxcheck.defaults.CONTROL_PLATEAU` unless this is set.
     check_every : int
         Steps per compiled chunk; best iterate and early stop are checked between chunks.
     max_batch : int
@@ -125,6 +130,7 @@ class AscentConfig:
     transforms: str | Transforms | None = D.TRANSFORMS
     learning_rate: float = D.LEARNING_RATE
     stop_at: float | None = None
+    stop_plateau: int | None = None
     check_every: int = D.CHECK_EVERY
     max_batch: int = D.MAX_BATCH
     preprocess: Callable[..., Any] | None = None
@@ -149,6 +155,8 @@ class AscentConfig:
         if self.stop_at is not None:
             _set(self, "stop_at", V.number(self.stop_at, "stop_at", lo=0.0, hi=1.0, lo_open=True,
                                            what="a probability in (0, 1]"))
+        if self.stop_plateau is not None:
+            _set(self, "stop_plateau", V.integer(self.stop_plateau, "stop_plateau", 1))
         if self.objective is not None and not isinstance(self.objective, Objective):
             raise ArgumentTypeError(f"objective must be an amaxcheck Objective (see amaxcheck.objectives), got "
                                     f"{type(self.objective).__name__}")
@@ -220,7 +228,7 @@ class AscentConfig:
         :meth:`result_key`).
         """
         plain = self.replace(restarts=D.RESTARTS, steps=D.STEPS, seed=D.SEED, learning_rate=D.LEARNING_RATE,
-                             stop_at=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
+                             stop_at=None, stop_plateau=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
                              objective=None)
         return plain, self.effective_objective.skeleton()
 
@@ -247,7 +255,8 @@ class AscentConfig:
             "input_range": list(self.input_range), "objective": repr(self.effective_objective),
             "parameterization": getattr(param, "name", repr(param)),
             "transforms": self.transforms.as_dict() if isinstance(self.transforms, Transforms) else self.transforms,
-            "learning_rate": self.learning_rate, "stop_at": self.stop_at, "check_every": self.check_every,
+            "learning_rate": self.learning_rate, "stop_at": self.stop_at, "stop_plateau": self.stop_plateau,
+            "check_every": self.check_every,
             "max_batch": self.max_batch,
             "preprocess": None if self.preprocess is None else getattr(self.preprocess, "__name__", "callable"),
             "output": self.output, "jit_compile": self.jit_compile, "head": self.head,

@@ -489,6 +489,7 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
         params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = outputs
         if best_score is None:
             best_score = tf.where(tf.math.is_finite(start_score), start_score, -np.inf)
+            plateau = _Plateau(best_score.numpy(), int(config.stop_plateau or 0))
             if not engine.gradient_path_checked and engine.mode == CLASSES:
                 _check_gradient_path(engine, plan, config, moved.numpy())
         hist = hist.numpy()
@@ -498,6 +499,8 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
         if bad.any():
             rows = bad & (trace.diverged_at[sl] < 0)
             trace.diverged_at[np.arange(sl.start, sl.stop)[rows]] = done + np.argmax(np.isnan(hist[rows]), axis=1)
+        if config.stop_plateau is not None:
+            active = active & tf.constant(~plateau.stalled(score.numpy(), done + k))
         better = tf.math.is_finite(score) & (score > best_score)
         best_params = tf.where(_expand(better, params), params, best_params)
         best_score = tf.where(better, score, best_score)
@@ -509,6 +512,21 @@ def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice,
             bar.advance(steps - done)
             break
     trace.best[sl] = best_params.numpy()
+
+
+class _Plateau:
+    """``stop_plateau``: which samples' clean objective has not risen by ``PLATEAU_TOL`` for ``window`` steps."""
+
+    def __init__(self, start: np.ndarray, window: int):
+        self.reference = np.asarray(start, np.float64)  # the objective at the sample's last real gain
+        self.gained_at = np.zeros(len(self.reference), np.int64)
+        self.window = window
+
+    def stalled(self, score: np.ndarray, step: int) -> np.ndarray:
+        gained = np.isfinite(score) & (score > self.reference + D.PLATEAU_TOL)
+        self.reference = np.where(gained, score, self.reference)
+        self.gained_at = np.where(gained, step, self.gained_at)
+        return step - self.gained_at >= self.window
 
 
 def _check_gradient_path(engine: _Engine, plan: _Plan, config: AscentConfig, moved: np.ndarray) -> None:
@@ -576,6 +594,7 @@ def synthesize(
     transforms: Transforms | str | None = D.TRANSFORMS,
     learning_rate: float = D.LEARNING_RATE,
     stop_at: float | None = None,
+    stop_plateau: int | None = None,
     check_every: int = D.CHECK_EVERY,
     max_batch: int = D.MAX_BATCH,
     preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
@@ -610,7 +629,7 @@ def synthesize(
         Every setting as one validated value. Keyword settings that differ from
         their defaults override it (``synthesize(m, config=c, seed=1)`` is ``c.replace(seed=1)``).
     restarts, steps, seed, input_range, objective, tv_weight, parameterization, transforms, learning_rate,
-    stop_at, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile, devices
+    stop_at, stop_plateau, check_every, max_batch, preprocess, input, output, fixed_inputs, input_shape, jit_compile, devices
         The settings, documented once on :class:`~amaxcheck.ascent.config.AscentConfig`; defaults in
         :mod:`amaxcheck.defaults`.
     labels : list of str, optional
@@ -632,7 +651,8 @@ def synthesize(
     started = time.perf_counter()
     given = {"restarts": restarts, "steps": steps, "seed": seed, "input_range": input_range, "objective": objective,
                  "tv_weight": tv_weight, "parameterization": parameterization, "transforms": transforms,
-                 "learning_rate": learning_rate, "stop_at": stop_at, "check_every": check_every, "max_batch": max_batch,
+                 "learning_rate": learning_rate, "stop_at": stop_at, "stop_plateau": stop_plateau,
+                 "check_every": check_every, "max_batch": max_batch,
                  "preprocess": preprocess, "input": input, "output": output, "fixed_inputs": fixed_inputs,
                  "input_shape": None if input_shape is None else tuple(input_shape), "jit_compile": jit_compile,
                  "devices": devices}

@@ -166,8 +166,15 @@ def control_classes(n_classes: int, count: int = D.CONTROL_CLASSES) -> tuple[int
 
 
 def control_config(config: Any) -> Any:
-    """The user's ascent settings with the controls' fixed seed and restart count."""
-    return config.replace(seed=D.CONTROL_SEED, restarts=max(2, D.CONTROL_RESTARTS))
+    """The user's ascent settings with the controls' fixed seed and restart count, stopping samples on a plateau.
+
+    A re-initialized twin's class probability stops rising early (it has nothing to
+    find), so its samples stop once their objective has not risen by
+    :data:`~amaxcheck.defaults.PLATEAU_TOL` for :data:`~amaxcheck.defaults.CONTROL_PLATEAU`
+    steps, unless the user's settings set ``stop_plateau`` themselves.
+    """
+    plateau = config.stop_plateau if config.stop_plateau is not None else D.CONTROL_PLATEAU
+    return config.replace(seed=D.CONTROL_SEED, restarts=max(2, D.CONTROL_RESTARTS), stop_plateau=plateau)
 
 
 def learned_nothing_control(model: Any, config: Any, n_classes: int) -> ControlEvidence:
