@@ -31,7 +31,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -593,7 +593,7 @@ def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: 
     """
     from .output import reporting
     from .output.figures import class_figures
-    from .output.html import report_html, write_html
+    from .output.html import report_html
 
     artifacts_dir = opts.values.get("artifacts")
     written_files: dict[str, Any] = {}
@@ -624,24 +624,36 @@ def _write_outputs(opts: Options, report: Any, extras: dict[str, Any], console: 
         print(f"amaxcheck: shard {shard.index}/{shard.total}: {len(shard.classes)} of {len(shard.all_classes)} "
               "classes; the verdict and exit code judge these classes only: combine the parts with "
               "amaxcheck merge PART.json...", file=sys.stderr)
-    written = []
     if written_files.get("summary"):
         _writing("--artifacts", artifacts_dir, lambda: reporting.write_json(doc, written_files["summary"]))
+    written = write_documents(doc, opts.values, lambda d: page or "")
+    if written and not opts.quiet:
+        print("wrote " + "; ".join(written), file=sys.stderr)
+    return doc
+
+
+def write_documents(doc: dict[str, Any], values: Mapping[str, Any], page: Callable[[dict[str, Any]], str]) -> list[str]:
+    """``--json``, ``--junit-xml``, ``--markdown``, ``--html`` (``page(doc)``) and the step summary of one document.
+
+    The gate and merge both write through here; returns what was written, for the one ``wrote ...`` line.
+    """
+    from .output import reporting
+    from .output.html import write_html
+
+    written = []
     for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
                              ("--markdown", "markdown", reporting.write_markdown),
-                             ("--html", "html", lambda d, t: write_html(t, page or ""))):
-        target = opts.values.get(key)
+                             ("--html", "html", lambda d, t: write_html(t, page(d)))):
+        target = values.get(key)
         if target:
             written.append(f"{flag[2:]} {_writing(flag, target, lambda w=write, t=target: w(doc, t))}")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         summary = os.environ["GITHUB_STEP_SUMMARY"]
         _writing("$GITHUB_STEP_SUMMARY", summary, lambda: reporting.append_step_summary(reporting.markdown(doc)))
         written.append(f"step summary {summary}")
-    if artifacts_dir:
-        written.append(f"artifacts {artifacts_dir}")
-    if written and not opts.quiet:
-        print("wrote " + "; ".join(written), file=sys.stderr)
-    return doc
+    if values.get("artifacts"):
+        written.append(f"artifacts {values['artifacts']}")
+    return written
 
 
 def _writing(flag: str, target: Any, write) -> Any:
@@ -665,7 +677,7 @@ def run_merge(ns: argparse.Namespace, argv: Sequence[str]) -> int:
     from .output import reporting
     from .output.artifacts import ARTIFACT_NAMES, check_artifact_folder
     from .output.guard import Input, Output, check_outputs
-    from .output.html import report_html, write_html
+    from .output.html import report_html
     from .output.merge import merge_documents, merged_figures, read_part, write_merged_artifacts
 
     flags = (("--json", "json", "json"), ("--junit-xml", "junit_xml", "junit"), ("--markdown", "markdown", "markdown"),
@@ -684,19 +696,7 @@ def run_merge(ns: argparse.Namespace, argv: Sequence[str]) -> int:
     if values.get("artifacts"):
         _writing("--artifacts", ns.artifacts, lambda: write_merged_artifacts(doc, parts, ns.artifacts))
     print(reporting.verdict_line(doc) if ns.quiet else reporting.terminal_table(doc), flush=True)
-    written = []
-    for flag, key, write in (("--json", "json", reporting.write_json), ("--junit-xml", "junit_xml", reporting.write_junit),
-                             ("--markdown", "markdown", reporting.write_markdown),
-                             ("--html", "html", lambda d, t: write_html(t, report_html(d, figures)))):
-        target = values.get(key)
-        if target:
-            written.append(f"{flag[2:]} {_writing(flag, target, lambda w=write, t=target: w(doc, t))}")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        summary = os.environ["GITHUB_STEP_SUMMARY"]
-        _writing("$GITHUB_STEP_SUMMARY", summary, lambda: reporting.append_step_summary(reporting.markdown(doc)))
-        written.append(f"step summary {summary}")
-    if values.get("artifacts"):
-        written.append(f"artifacts {ns.artifacts}")
+    written = write_documents(doc, values, lambda d: report_html(d, figures))
     if written and not ns.quiet:
         print(f"amaxcheck: merged {len(parts)} parts; wrote " + "; ".join(written), file=sys.stderr)
     return EXIT_PASS if doc["passed"] else EXIT_FAIL
