@@ -18,7 +18,7 @@ import pytest
 import amaxcheck
 from amaxcheck import cli
 from amaxcheck.ascent.triggers import TriggerResult, TriggerSettings, reverse_triggers
-from amaxcheck.errors import ConfigError, InputRangeError, ReferenceDataError
+from amaxcheck.errors import ArgumentTypeError, ConfigError, InputRangeError, ModelError, ReferenceDataError
 from amaxcheck.verdict.triggers import anomaly_index, describe_location, judge_triggers
 
 from .commands import isolate_gate
@@ -200,6 +200,21 @@ def test_bad_reference_gets_a_clear_error():
         TriggerSettings(steps=0)
     with pytest.raises(ConfigError, match=r"no setting\(s\) \['step'\]"):
         reverse_triggers(model, x, step=10)
+
+
+def test_check_refuses_bad_trigger_arguments_before_any_work():
+    import keras
+
+    x, _ = _reference()
+    model = keras.models.load_model(DIGITS)
+    result = amaxcheck.synthesize(model, classes=[0], steps=8, restarts=1, progress=False)
+    with pytest.raises(ArgumentTypeError, match="triggers must be True, False"):
+        amaxcheck.check(result, model, reference=x, triggers="yes")
+    with pytest.raises(ReferenceDataError, match="pass reference="):
+        amaxcheck.check(result, model, triggers=True)
+    result.bind(None)  # a result whose model is gone
+    with pytest.raises(ModelError, match="needs the model"):
+        amaxcheck.check(result, reference=x, triggers=True)
 
 
 def test_gate_triggers_without_reference_is_a_one_line_error(capsys):

@@ -201,7 +201,7 @@ def trigger_tiles(result: Any, cls: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _grid_with_triggers(tiles: list[np.ndarray], captions: list[list[str]], colors: list[str],
-                        trigger_tiles: list[tuple[np.ndarray, np.ndarray, Any]]) -> np.ndarray:
+                        strips: list[tuple[np.ndarray, np.ndarray, Any]]) -> np.ndarray:
     """The grid with two more rows under each row of ideal inputs: each class's reversed mask and its stamp."""
     columns = min(len(tiles), 10)
     images, caps, cols = [], [], []
@@ -214,7 +214,7 @@ def _grid_with_triggers(tiles: list[np.ndarray], captions: list[list[str]], colo
         cols += [colors[i] for i in part] + ["black"] * pad
         for row in (0, 1):
             for i in part:
-                mask, stamp, tc = trigger_tiles[i]
+                mask, stamp, tc = strips[i]
                 images.append(mask if row == 0 else stamp)
                 if row == 0:
                     caps.append([f"mask {100 * tc.mask_fraction:.1f}%", f"index {tc.anomaly_index:.1f}",

@@ -266,6 +266,8 @@ def check(
     from ..timings import Timings
 
     timings = timings if timings is not None else Timings()
+    if getattr(result, "mode", None) != "layer":  # bad trigger arguments fail before any work
+        triggers = _trigger_request(triggers, result, model if model is not None else result.model, reference)
     with timings.stage("checks"):
         return _check(result, model, reference=reference, reference_labels=reference_labels,
                       min_confidence=min_confidence, top_k=top_k, max_degeneracy=max_degeneracy, min_recall=min_recall,
@@ -299,20 +301,14 @@ def _check(result: Any, model: Any, *, reference: Any, reference_labels: Any, mi
     return report
 
 
-def _trigger_report(triggers: Any, result: Any, model: Any, reference: Any, reference_labels: Any) -> Any:
-    """``check(triggers=...)``: None, the given report, or the judged (cached) reversal on ``reference``."""
-    from ..ascent.config import AscentConfig
-    from .triggers import TriggerReport, judge_triggers
+def _trigger_request(triggers: Any, result: Any, model: Any, reference: Any) -> Any:
+    """``check(triggers=...)`` validated before any work: None, a TriggerReport to attach, or TriggerSettings to run."""
+    from ..ascent.triggers import TriggerSettings
+    from .triggers import TriggerReport
 
-    if triggers is False or triggers is None:
-        return None
-    if isinstance(triggers, TriggerReport):
-        return triggers
-    from ..ascent.triggers import TriggerSettings, cached_reverse_triggers
-
+    if triggers is False or triggers is None or isinstance(triggers, TriggerReport):
+        return triggers or None
     if triggers is not True and not isinstance(triggers, TriggerSettings):
-        from ..errors import ArgumentTypeError
-
         raise ArgumentTypeError(f"triggers must be True, False, a TriggerSettings or a TriggerReport; got "
                                 f"{type(triggers).__name__}")
     if model is None:
@@ -320,8 +316,22 @@ def _trigger_report(triggers: Any, result: Any, model: Any, reference: Any, refe
 
         raise ModelError("check(triggers=True) needs the model: pass check(result, model, triggers=True) (the "
                          "result no longer holds it)")
-    settings = triggers if isinstance(triggers, TriggerSettings) else TriggerSettings(seed=result.settings["seed"])
-    reversed_ = cached_reverse_triggers(model, reference, reference_labels=reference_labels, settings=settings,
+    if reference is None:
+        raise ReferenceDataError("check(triggers=True) reverses each class's trigger on real images: pass "
+                                 "reference=<images of shape (n, *input_shape) in the model's input range> "
+                                 "(labels are optional), or drop triggers")
+    return triggers if isinstance(triggers, TriggerSettings) else TriggerSettings(seed=result.settings["seed"])
+
+
+def _trigger_report(request: Any, result: Any, model: Any, reference: Any, reference_labels: Any) -> Any:
+    """The report of :func:`_trigger_request`'s answer: None, the given report, or the judged (cached) reversal."""
+    from ..ascent.config import AscentConfig
+    from ..ascent.triggers import TriggerSettings, cached_reverse_triggers
+    from .triggers import judge_triggers
+
+    if not isinstance(request, TriggerSettings):
+        return request
+    reversed_ = cached_reverse_triggers(model, reference, reference_labels=reference_labels, settings=request,
                                         config=result.config or AscentConfig(), labels=result.labels)
     return judge_triggers(reversed_)
 
