@@ -267,7 +267,8 @@ def check(
 
     timings = timings if timings is not None else Timings()
     if getattr(result, "mode", None) != "layer":  # bad trigger arguments fail before any work
-        triggers = _trigger_request(triggers, result, model if model is not None else result.model, reference)
+        triggers = _trigger_request(triggers, result, model if model is not None else getattr(result, "model", None),
+                                    reference)
     with timings.stage("checks"):
         return _check(result, model, reference=reference, reference_labels=reference_labels,
                       min_confidence=min_confidence, top_k=top_k, max_degeneracy=max_degeneracy, min_recall=min_recall,
