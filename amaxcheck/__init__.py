@@ -70,6 +70,7 @@ __all__ = [
     "assert_not_degenerate",
     "assert_stats_within",
     "check",
+    "each_class",
     "errors",
     "judge_triggers",
     "learned_nothing_control",
@@ -112,6 +113,7 @@ _LAZY = {
     "assert_stats_within": "assertions",
     "assert_not_degenerate": "assertions",
     "assert_no_trigger": "assertions",
+    "each_class": "pytest_plugin",
     "reverse_triggers": "ascent.triggers",
     "TriggerSettings": "ascent.triggers",
     "TriggerResult": "ascent.triggers",
@@ -151,6 +153,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         assert_confident,
         assert_in_top_k,
         assert_naturalness,
+        assert_no_trigger,
         assert_not_degenerate,
         assert_stats_within,
     )
@@ -172,6 +175,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from .loading import load_model
     from .output.figures import write_html_report
+    from .pytest_plugin import each_class
     from .verdict.checks import check
     from .verdict.controls import learned_nothing_control, reinitialized_twin, shuffled_twin
     from .verdict.report import CheckResult, ClassReport, Report

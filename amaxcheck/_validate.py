@@ -81,6 +81,23 @@ def _describe(lo: float, hi: float, lo_open: bool) -> str:
     return f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
 
 
+def stop_plateau(value: Any, where: str = "stop_plateau") -> int | None:
+    """A plateau window in steps (an integer >= 1), or ``None`` for no early stop (``"off"`` and ``False`` too)."""
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
+        raise ConfigError(f"{where} must be a number of steps >= 1 or 'off' (no early stop), got {value!r}")
+    return int(value)
+
+
+def stop_plateau_option(value: Any, where: str) -> int | str:
+    """:func:`stop_plateau` as the gate's options keep it: a window, or ``"off"`` (``None`` there means "not given")."""
+    window = stop_plateau(value, where)
+    return "off" if window is None else window
+
+
 def devices(value: Any, where: str = "devices") -> str | tuple[str, ...] | None:
     """``None``, ``"all"``, or device names (a sequence, or one string of comma-separated names), each listed once.
 

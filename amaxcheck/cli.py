@@ -54,10 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "classes": "all", "steps": D.STEPS, "restarts": D.RESTARTS, "seed": D.SEED,
     "input_range": ",".join(repr(v) for v in D.INPUT_RANGE), "min_confidence": D.MIN_CONFIDENCE, "top_k": D.TOP_K,
     "max_degeneracy": D.MAX_DEGENERACY, "min_naturalness": D.MIN_NATURALNESS, "strict": D.STRICT, "quiet": False,
-    "triggers": False, "trigger_steps": D.TRIGGER_STEPS,
+    "triggers": False, "trigger_steps": D.TRIGGER_STEPS, "stop_plateau": D.STOP_PLATEAU,
     "head": D.HEAD,
 }
-_SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "quiet", "model_output", "input",
+_SHOW_KEYS = ("model", "labels", "input_range", "steps", "restarts", "seed", "stop_plateau", "quiet", "model_output", "input",
               "fixed_inputs", "head", "devices")
 
 
@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--steps", type=_int_at_least(1), metavar="N", help="ascent steps per sample (default 256)")
     common.add_argument("--restarts", type=_int_at_least(1), metavar="R", help="starts per class (default 4)")
     common.add_argument("--seed", type=_int_at_least(0), metavar="S", help="random seed (default 0)")
+    common.add_argument("--stop-plateau", type=_argument(str, lambda v: V.stop_plateau_option(v, "value"), "steps or off"), metavar="N|off",
+                        help=f"stop a sample once its objective has not risen by {D.PLATEAU_TOL} for N steps "
+                             f"(default {D.STOP_PLATEAU}); off runs every sample all --steps")
     common.add_argument("--unsafe", action="store_true",
                         help="allow loads that can run code from the model file (Lambda layers, SavedModel graphs)")
     common.add_argument("--input", metavar="NAME",
@@ -360,6 +363,7 @@ def ascent_config(values: dict[str, Any]) -> Any:
 
     fixed: Any = read_fixed_inputs(values["fixed_inputs"]) if values.get("fixed_inputs") else None  # frozen by the config
     return AscentConfig(restarts=values["restarts"], steps=values["steps"], seed=values["seed"],
+                        stop_plateau=V.stop_plateau(values.get("stop_plateau", D.STOP_PLATEAU), "--stop-plateau"),
                         input_range=values["input_range"], input=_name_or_index(values.get("input")),
                         output=_name_or_index(values.get("model_output")), fixed_inputs=fixed, head=values.get("head", D.HEAD),
                         devices=values.get("devices"))

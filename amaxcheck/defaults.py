@@ -22,6 +22,8 @@ LEARNING_RATE = 0.05
 TV_WEIGHT = 0.05
 #: ``stop_plateau``: the least rise of the clean objective (log-probability units) that counts as progress
 PLATEAU_TOL = 0.01
+#: a sample stops once its clean objective has not risen by PLATEAU_TOL for this many steps (None: never)
+STOP_PLATEAU = 64
 #: steps per compiled chunk (best iterate and early stop are checked between chunks)
 CHECK_EVERY = 16
 #: most samples optimized at once
@@ -56,8 +58,6 @@ CONTROL_RESTARTS = 2
 CONTROL_TWINS = 3
 #: classes each control twin ascends (a fixed sample: the controls do not depend on the classes checked)
 CONTROL_CLASSES = 4
-#: a control twin's sample stops once its objective has not risen by PLATEAU_TOL for this many steps
-CONTROL_PLATEAU = 64
 #: seed of the controls' twins and ascent (fixed: the verdict must not change with the user's seed)
 CONTROL_SEED = 0
 

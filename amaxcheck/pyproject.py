@@ -13,6 +13,7 @@ underscores::
     classes = "all"            # or [0, 3, 7] or ["cat", "dog"]
     steps = 256
     restarts = 4
+    stop-plateau = 64          # or "off": stop a sample once its objective stops rising
     seed = 0
     min-confidence = 0.9
     top-k = 1
@@ -48,7 +49,8 @@ from .loading import looks_like_module_function
 PATH_KEYS = ("model", "labels", "reference", "json", "junit_xml", "markdown", "html", "artifacts", "fixed_inputs")
 INT_KEYS = {"steps": 1, "restarts": 1, "seed": 0, "top_k": 1, "trigger_steps": 1}
 FLOAT_KEYS = ("min_confidence", "max_degeneracy", "min_naturalness")
-OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "triggers", "output", "input", "head", "devices")
+OTHER_KEYS = ("classes", "input_range", "quiet", "strict", "triggers", "output", "input", "head", "devices",
+              "stop_plateau")
 #: keys whose argparse destination has another name (``output`` is ``show``'s PNG path there)
 DESTINATIONS = {"output": "model_output"}
 KNOWN_KEYS = PATH_KEYS + tuple(INT_KEYS) + FLOAT_KEYS + OTHER_KEYS
@@ -157,6 +159,8 @@ def _parse_value(key: str, value: Any, base: Path, where: str) -> Any:
         if value not in D.HEADS:
             raise ConfigError(f"{where}: head must be one of {', '.join(repr(h) for h in D.HEADS)}, got {value!r}")
         return value
+    if key == "stop_plateau":
+        return V.stop_plateau_option(value, f"{where}: stop-plateau")
     if key == "devices":
         return V.devices(value, f"{where}: devices")
     if key == "input_range":

@@ -76,6 +76,52 @@ class AmaxcheckWarning(pytest.PytestWarning):
     """Something amaxcheck could not do (e.g. write artifacts) without failing the test for it."""
 
 
+# --------------------------------------------------------------------------- one test per class
+def each_class(labels: Any, classes: Any = "all") -> list[Any]:
+    """One ``pytest.param`` per class, with the label as its id: spread a model's classes over tests (and xdist workers).
+
+    ``labels`` is a list of class names, the path of a labels file (one name per
+    line, or a JSON list: what ``--labels`` reads) or the number of classes;
+    ``classes`` picks some of them (indices or names, as in :func:`amaxcheck.synthesize`)::
+
+        @pytest.mark.parametrize("digit", amaxcheck.each_class("labels.txt"))
+        def test_digit(amax, digits_model, digit):
+            report = amax.check(amax.synthesize(digits_model, classes=[digit]), digits_model)
+            assert report.for_class(digit).passed, report.for_class(digit).summary()
+
+    Under ``pytest -n N`` (pytest-xdist) the class tests run on every worker at
+    once, and each worker synthesizes only its classes. What each test reports
+    is what one run over every class reports for that class: a class's samples
+    draw their random numbers from their own (seed, class, restart) stream and
+    never read another class's, and the verdict's controls are a fixed sample of
+    classes with a fixed seed (tested in ``tests/test_plugin_classes.py``).
+    """
+    names = _class_names(labels)
+    if classes == "all":
+        picked = list(range(len(names)))
+    else:
+        wanted = classes if isinstance(classes, (list, tuple)) else [classes]
+        picked = [names.index(c) if isinstance(c, str) and c in names else c for c in wanted]
+        bad = [c for c in picked if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < len(names)]
+        if bad:
+            raise ConfigError(f"each_class: unknown classes {bad!r}; pass indices 0..{len(names) - 1} or names "
+                              f"from the labels ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
+    return [pytest.param(i, id=names[i]) for i in picked]
+
+
+def _class_names(labels: Any) -> list[str]:
+    if isinstance(labels, int) and not isinstance(labels, bool) and labels >= 1:
+        return [str(i) for i in range(labels)]
+    if isinstance(labels, (str, os.PathLike)):
+        from .inputs import read_labels
+
+        return read_labels(str(labels))
+    if isinstance(labels, (list, tuple)) and labels and all(isinstance(n, str) for n in labels):
+        return list(labels)
+    raise ConfigError(f"each_class: labels must be class names (a list of strings), a labels file's path or the "
+                      f"number of classes (an integer >= 1), got {labels!r}")
+
+
 # --------------------------------------------------------------------------- options
 #: pytest's ``int`` ini type exists from pytest 8.4; before it, integers are read as strings (and checked here)
 _INT_INI = "int" if getattr(pytest, "version_tuple", (0,)) >= (8, 4) else "string"

@@ -267,12 +267,32 @@ def test_pyproject_module_function_model_kept(tmp_path):
     ("input-range = [1]\n", "input-range must be two numbers"),
     ("classes = [true]\n", "classes must be"),
     ("steps = [\n", "not valid TOML"),
+    ('stop-plateau = "never"\n', "stop-plateau must be a number of steps >= 1 or 'off'"),
+    ("stop-plateau = 0\n", "stop-plateau must be a number of steps >= 1 or 'off'"),
 ])
 def test_pyproject_bad_values_exit_2(capsys, tmp_path, body, needle):
     _write_pyproject(tmp_path, body)
     code, _, err = run(capsys, "gate", str(DIGITS))
     assert code == 2
     assert_one_line_error(err, needle)
+
+
+@pytest.mark.parametrize("flag, pyproject, window", [
+    (None, None, 64), ("off", None, None), ("32", None, 32), (None, '"off"', None), (None, "false", None),
+    (None, "48", 48), ("16", '"off"', 16),
+])
+def test_stop_plateau_flag_and_pyproject_key(tmp_path, flag, pyproject, window):
+    _write_pyproject(tmp_path, f"model = \"{DIGITS}\"\n" + (f"stop-plateau = {pyproject}\n" if pyproject else ""))
+    ns = cli.build_parser().parse_args(["gate"] + (["--stop-plateau", flag] if flag else []))
+    opts = cli.resolve_options(ns, config.load_defaults(tmp_path))
+    assert opts.ascent.stop_plateau == window
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "never", "1.5"])
+def test_bad_stop_plateau_flag_is_one_line_exit_2(capsys, value):
+    code, _, err = run(capsys, "gate", str(DIGITS), "--stop-plateau", value)
+    assert code == 2
+    assert_one_line_error(err, "--stop-plateau")
 
 
 def test_pyproject_unknown_key_is_a_note(tmp_path):

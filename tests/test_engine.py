@@ -62,11 +62,39 @@ def test_early_stop_keeps_best_iterate_and_records_steps(digits_model):
 
 
 def test_plateau_stop_ends_samples_that_stopped_rising_and_keeps_their_best(digits_model):
-    full = amaxcheck.synthesize(digits_model, [0, 1], steps=256, restarts=1, progress=False)
+    full = amaxcheck.synthesize(digits_model, [0, 1], steps=256, restarts=1, stop_plateau=None, progress=False)
+    assert (full.steps_run == 256).all()
     r = amaxcheck.synthesize(digits_model, [0, 1], steps=256, restarts=1, stop_plateau=32, progress=False)
     assert (r.steps_run < 256).all() and (r.steps_run % 16 == 0).all()  # a trained digit saturates at p = 1 early
     np.testing.assert_array_equal(r.history[:, :8], full.history[:, :8])  # the same ascent until it stops
     assert (r.target_probability > 0.99).all()
+    assert amaxcheck.AscentConfig().stop_plateau == 64  # on by default
+
+
+def test_stopped_samples_leave_the_batch_and_the_others_ascend_unchanged(digits_model):
+    """Early stop saves work: later chunks run on the live samples only, whose steps do not change."""
+    from amaxcheck.ascent.engine import engine_for
+
+    config = amaxcheck.AscentConfig(steps=160, restarts=2, stop_at=0.999, check_every=16)
+    engine = engine_for(digits_model, config)
+    batches: list[int] = []
+    original = engine.run_chunk
+
+    def recording(params, *args):
+        batches.append(int(params.shape[0]))
+        return original(params, *args)
+
+    engine.run_chunk = recording
+    try:
+        r = amaxcheck.synthesize(digits_model, [0, 3, 5, 8], config=config, progress=False)
+    finally:
+        del engine.run_chunk
+    full = amaxcheck.synthesize(digits_model, [0, 3, 5, 8], config=config.replace(stop_at=None, stop_plateau=None),
+                                progress=False)
+    assert batches[0] == 8 and batches == sorted(batches, reverse=True) and batches[-1] < 8
+    assert sum(batches) * 16 >= int(r.steps_run.sum()) and (r.steps_run < 160).any()
+    for i, ran in enumerate(r.steps_run):  # each sample's objective, step for step, as in the run without stops
+        np.testing.assert_allclose(r.history[i, :ran], full.history[i, :ran], rtol=1e-5, atol=1e-5)
 
 
 def test_progress_bar_is_written_when_asked(digits_model, capsys):

@@ -63,7 +63,7 @@ def test_a_100k_step_plan_holds_no_per_step_arrays(digits_model):
     assert trace.history.nbytes <= 40 * MAX_HISTORY * 4
     one_shot = _sample_rng(0, 0, 0)
     engine_for(digits_model, config).param.init(one_shot, (16, 16, 1))
-    chunks = np.concatenate([plan.noise(slice(0, 1), k)[0] for k in (7, 64, 1)])
+    chunks = np.concatenate([plan.noise_of(np.array([0]), k)[0] for k in (7, 64, 1)])
     np.testing.assert_array_equal(chunks, one_shot.uniform(-1.0, 1.0, (72, N_RANDOM)).astype(np.float32))
 
 

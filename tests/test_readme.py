@@ -102,12 +102,15 @@ def _undefined_names(code: str) -> set[str]:
 
 
 def _test_arguments(code: str) -> set[str]:
-    """Arguments of the snippet's test functions that pytest must supply (not hypothesis' ``@given``)."""
+    """Arguments of the snippet's test functions that a fixture must supply (not ``@given`` nor ``parametrize``)."""
     wanted: set[str] = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             given = {k.arg for d in node.decorator_list if isinstance(d, ast.Call) and ast.unparse(d.func) == "given"
                      for k in d.keywords}
+            given |= {name.strip() for d in node.decorator_list if isinstance(d, ast.Call)
+                      and ast.unparse(d.func) == "pytest.mark.parametrize" and isinstance(d.args[0], ast.Constant)
+                      for name in str(d.args[0].value).split(",")}
             wanted |= {a.arg for a in node.args.args} - given
     return wanted
 

@@ -84,11 +84,13 @@ class AscentConfig:
         Adam step size in parameter space.
     stop_at : float, optional
         Stop a sample once its target probability reaches this value (best iterate kept).
-    stop_plateau : int, optional
+    stop_plateau : int or None
         Stop a sample once its clean objective has not risen by more than
-        :data:`~amaxcheck.defaults.PLATEAU_TOL` for this many steps (checked between
-        chunks; best iterate kept). The learned-nothing controls use
-        :data:`~amaxcheck.defaults.CONTROL_PLATEAU` unless this is set.
+        :data:`~amaxcheck.defaults.PLATEAU_TOL` for this many steps (default
+        :data:`~amaxcheck.defaults.STOP_PLATEAU`; checked between chunks; best
+        iterate kept). A stopped sample leaves the batch, so the steps it skips
+        cost nothing. ``None`` (or ``"off"``) runs every sample all ``steps``;
+        the learned-nothing controls still stop at :data:`~amaxcheck.defaults.STOP_PLATEAU`.
     check_every : int
         Steps per compiled chunk; best iterate and early stop are checked between chunks.
     max_batch : int
@@ -130,7 +132,7 @@ class AscentConfig:
     transforms: str | Transforms | None = D.TRANSFORMS
     learning_rate: float = D.LEARNING_RATE
     stop_at: float | None = None
-    stop_plateau: int | None = None
+    stop_plateau: int | None = D.STOP_PLATEAU
     check_every: int = D.CHECK_EVERY
     max_batch: int = D.MAX_BATCH
     preprocess: Callable[..., Any] | None = None
@@ -155,8 +157,7 @@ class AscentConfig:
         if self.stop_at is not None:
             _set(self, "stop_at", V.number(self.stop_at, "stop_at", lo=0.0, hi=1.0, lo_open=True,
                                            what="a probability in (0, 1]"))
-        if self.stop_plateau is not None:
-            _set(self, "stop_plateau", V.integer(self.stop_plateau, "stop_plateau", 1))
+        _set(self, "stop_plateau", V.stop_plateau(self.stop_plateau))
         if self.objective is not None and not isinstance(self.objective, Objective):
             raise ArgumentTypeError(f"objective must be an amaxcheck Objective (see amaxcheck.objectives), got "
                                     f"{type(self.objective).__name__}")
@@ -228,7 +229,7 @@ class AscentConfig:
         :meth:`result_key`).
         """
         plain = self.replace(restarts=D.RESTARTS, steps=D.STEPS, seed=D.SEED, learning_rate=D.LEARNING_RATE,
-                             stop_at=None, stop_plateau=None, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
+                             stop_at=None, stop_plateau=D.STOP_PLATEAU, check_every=D.CHECK_EVERY, max_batch=D.MAX_BATCH, tv_weight=D.TV_WEIGHT,
                              objective=None)
         return plain, self.effective_objective.skeleton()
 

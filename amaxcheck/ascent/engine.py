@@ -364,9 +364,9 @@ class _Plan:
     params0: np.ndarray  # (n, *param_shape)
     rngs: list[np.random.Generator]  # (n,) each sample's stream, positioned after its start
 
-    def noise(self, sl: slice, k: int) -> np.ndarray:
-        """The next ``k`` steps' random numbers of samples ``sl``: float32 ``(len(sl), k, N_RANDOM)``."""
-        return np.stack([g.uniform(-1.0, 1.0, (k, N_RANDOM)).astype(np.float32) for g in self.rngs[sl]])
+    def noise_of(self, samples: np.ndarray, k: int) -> np.ndarray:
+        """The next ``k`` steps' random numbers of the given samples: float32 ``(len(samples), k, N_RANDOM)``."""
+        return np.stack([self.rngs[i].uniform(-1.0, 1.0, (k, N_RANDOM)).astype(np.float32) for i in samples])
 
 
 def _plan(engine: _Engine, targets: list[int], config: AscentConfig) -> _Plan:
@@ -469,64 +469,83 @@ def _ascend(engine: _Engine, plan: _Plan, config: AscentConfig, progress: bool |
 
 def _ascend_batch(engine: _Engine, plan: _Plan, config: AscentConfig, sl: slice, trace: _Trace, bar: Progress,
                   clock: _TraceClock | None = None) -> None:
-    """Adam on one batch of samples, ``check_every`` steps per compiled call, keeping each sample's best iterate."""
+    """Adam on one batch of samples, ``check_every`` steps per compiled call, keeping each sample's best iterate.
+
+    Samples that stop (``stop_at``, ``stop_plateau``, or a non-finite step) leave
+    the batch: the next chunk runs on the live samples only (the compiled chunk
+    has an open batch axis, so no retrace), so early stopping saves the work it
+    promises. Each sample's random numbers come from its own stream, so a
+    sample's steps do not depend on which others are still running.
+    """
     steps, lr = config.steps, tf.constant(config.learning_rate, tf.float32)
     weights = engine.weights_of(config)
+    live = np.arange(sl.start, sl.stop)  # the samples in the batch (absolute indices), in order
     tgt = tf.constant(plan.classes[sl])
     params = tf.constant(plan.params0[sl])
     m, v, t = tf.zeros_like(params), tf.zeros_like(params), tf.constant(0.0)
-    active = tf.ones([sl.stop - sl.start], tf.bool)
-    best_params = params
-    best_score = None
+    best_params = plan.params0[sl].copy()
+    best_score: np.ndarray | None = None
+    plateau: _Plateau | None = None
     done = 0
     while done < steps:
         k = min(config.check_every, steps - done)
-        was_active = active.numpy()
-        noise = tf.constant(plan.noise(sl, k))
-        args = (params, m, v, t, noise, active, tgt, lr, tf.constant(done == 0), weights)
+        noise = tf.constant(plan.noise_of(live, k))
+        running = tf.ones([len(live)], tf.bool)
+        args = (params, m, v, t, noise, running, tgt, lr, tf.constant(done == 0), weights)
         outputs = (clock or _TraceClock(None)).call(engine, k, args)
         engine.traced = True
-        params, m, v, t, active, nonfinite, hist, start_score, score, p, moved = outputs
+        params, m, v, t, finite, nonfinite, hist, start_score, score, p, moved = outputs
+        pos = live - sl.start  # rows of the batch's bookkeeping
         if best_score is None:
-            best_score = tf.where(tf.math.is_finite(start_score), start_score, -np.inf)
-            plateau = _Plateau(best_score.numpy(), int(config.stop_plateau or 0))
+            start = start_score.numpy()
+            best_score = np.where(np.isfinite(start), start, -np.inf)
+            plateau = _Plateau(best_score, int(config.stop_plateau or 0))
             if not engine.gradient_path_checked and engine.mode == CLASSES:
                 _check_gradient_path(engine, plan, config, moved.numpy())
-        hist = hist.numpy()
-        trace.record(sl, done, hist)
-        trace.steps_run[sl] += np.where(was_active, k, 0).astype(np.int32)
+        full = np.full((sl.stop - sl.start, k), np.nan, np.float32)
+        full[pos] = hist.numpy()
+        trace.record(sl, done, full)
+        trace.steps_run[live] += k
         bad = nonfinite.numpy()
         if bad.any():
-            rows = bad & (trace.diverged_at[sl] < 0)
-            trace.diverged_at[np.arange(sl.start, sl.stop)[rows]] = done + np.argmax(np.isnan(hist[rows]), axis=1)
-        if config.stop_plateau is not None:
-            active = active & tf.constant(~plateau.stalled(score.numpy(), done + k))
-        better = tf.math.is_finite(score) & (score > best_score)
-        best_params = tf.where(_expand(better, params), params, best_params)
-        best_score = tf.where(better, score, best_score)
+            rows = live[bad & (trace.diverged_at[live] < 0)]
+            trace.diverged_at[rows] = done + np.argmax(np.isnan(full[rows - sl.start]), axis=1)
+        score_now = score.numpy()
+        better = np.isfinite(score_now) & (score_now > best_score[pos])
+        if better.any():
+            best_params[pos[better]] = params.numpy()[better]
+            best_score[pos[better]] = score_now[better]
+        keep = finite.numpy()
+        if config.stop_plateau is not None and plateau is not None:
+            keep &= ~plateau.stalled(pos, score_now, done + k)
         if config.stop_at is not None:
-            active = active & (p < float(config.stop_at))
+            keep &= p.numpy() < float(config.stop_at)
         done += k
         bar.advance(k)
-        if not bool(tf.reduce_any(active)):
+        if not keep.any():
             bar.advance(steps - done)
             break
-    trace.best[sl] = best_params.numpy()
+        if not keep.all():  # stopped samples leave the batch
+            live = live[keep]
+            rows_kept = tf.constant(np.flatnonzero(keep))
+            params, m, v, tgt = (tf.gather(x, rows_kept) for x in (params, m, v, tgt))
+    trace.best[sl] = best_params
 
 
 class _Plateau:
     """``stop_plateau``: which samples' clean objective has not risen by ``PLATEAU_TOL`` for ``window`` steps."""
 
     def __init__(self, start: np.ndarray, window: int):
-        self.reference = np.asarray(start, np.float64)  # the objective at the sample's last real gain
+        self.reference = np.asarray(start, np.float64).copy()  # the objective at the sample's last real gain
         self.gained_at = np.zeros(len(self.reference), np.int64)
         self.window = window
 
-    def stalled(self, score: np.ndarray, step: int) -> np.ndarray:
-        gained = np.isfinite(score) & (score > self.reference + D.PLATEAU_TOL)
-        self.reference = np.where(gained, score, self.reference)
-        self.gained_at = np.where(gained, step, self.gained_at)
-        return step - self.gained_at >= self.window
+    def stalled(self, rows: np.ndarray, score: np.ndarray, step: int) -> np.ndarray:
+        """Of the batch rows ``rows`` (whose clean objective is now ``score``): which have stalled."""
+        gained = np.isfinite(score) & (score > self.reference[rows] + D.PLATEAU_TOL)
+        self.reference[rows] = np.where(gained, score, self.reference[rows])
+        self.gained_at[rows] = np.where(gained, step, self.gained_at[rows])
+        return step - self.gained_at[rows] >= self.window
 
 
 def _check_gradient_path(engine: _Engine, plan: _Plan, config: AscentConfig, moved: np.ndarray) -> None:
@@ -594,7 +613,7 @@ def synthesize(
     transforms: Transforms | str | None = D.TRANSFORMS,
     learning_rate: float = D.LEARNING_RATE,
     stop_at: float | None = None,
-    stop_plateau: int | None = None,
+    stop_plateau: int | None = D.STOP_PLATEAU,
     check_every: int = D.CHECK_EVERY,
     max_batch: int = D.MAX_BATCH,
     preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,

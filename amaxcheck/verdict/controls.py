@@ -159,9 +159,12 @@ class ControlEvidence:
                 "agreement_median": float(np.nanmedian(self.agreement)) if np.isfinite(self.agreement).any() else None}
 
 
-def control_classes(n_classes: int, count: int = D.CONTROL_CLASSES) -> tuple[int, ...]:
-    """The fixed classes the controls ascend: the same for any subset the user checks (and any seed)."""
-    picked = np.random.default_rng(D.CONTROL_SEED).permutation(int(n_classes))[:count]
+def control_classes(n_classes: int, count: int | None = None) -> tuple[int, ...]:
+    """The fixed classes the controls ascend (default :data:`~amaxcheck.defaults.CONTROL_CLASSES` of them).
+
+    The same for any subset the user checks (and any seed).
+    """
+    picked = np.random.default_rng(D.CONTROL_SEED).permutation(int(n_classes))[:count or D.CONTROL_CLASSES]
     return tuple(sorted(int(c) for c in picked))
 
 
@@ -170,10 +173,10 @@ def control_config(config: Any) -> Any:
 
     A re-initialized twin's class probability stops rising early (it has nothing to
     find), so its samples stop once their objective has not risen by
-    :data:`~amaxcheck.defaults.PLATEAU_TOL` for :data:`~amaxcheck.defaults.CONTROL_PLATEAU`
-    steps, unless the user's settings set ``stop_plateau`` themselves.
+    :data:`~amaxcheck.defaults.PLATEAU_TOL` for the user's ``stop_plateau`` steps, or
+    :data:`~amaxcheck.defaults.STOP_PLATEAU` where the user turned early stopping off.
     """
-    plateau = config.stop_plateau if config.stop_plateau is not None else D.CONTROL_PLATEAU
+    plateau = config.stop_plateau if config.stop_plateau is not None else D.STOP_PLATEAU
     return config.replace(seed=D.CONTROL_SEED, restarts=max(2, D.CONTROL_RESTARTS), stop_plateau=plateau)
 
 
