@@ -2,7 +2,7 @@
 
     amaxcheck gate MODEL [--labels FILE] [--classes all|0,3,7|name,name]
                    [--reference FILE.npz|FOLDER] [--input-range LO,HI]
-                   [--steps N] [--restarts R] [--seed S] [--devices all|NAME,NAME]
+                   [--steps N] [--restarts R] [--seed S] [--stop-plateau N|off] [--devices all|NAME,NAME]
                    [--min-confidence P] [--top-k K] [--max-degeneracy D]
                    [--min-naturalness N] [--strict] [--head auto|softmax|binary|multilabel]
                    [--triggers [--trigger-steps N]]
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--labels", metavar="FILE", help="class names: a text file, one per line, or a JSON list")
     common.add_argument("--input-range", metavar="LO,HI", help="the model's raw input range (default 0,1)")
     common.add_argument("--steps", type=_int_at_least(1), metavar="N", help="ascent steps per sample (default 256)")
-    common.add_argument("--restarts", type=_int_at_least(1), metavar="R", help="starts per class (default 4)")
+    common.add_argument("--restarts", type=_int_at_least(1), metavar="R", help=f"starts per class (default {D.RESTARTS})")
     common.add_argument("--seed", type=_int_at_least(0), metavar="S", help="random seed (default 0)")
     common.add_argument("--stop-plateau", type=_argument(str, lambda v: V.stop_plateau_option(v, "value"), "steps or off"), metavar="N|off",
                         help=f"stop a sample once its objective has not risen by {D.PLATEAU_TOL} for N steps "

@@ -12,7 +12,7 @@ underscores::
     input-range = [0, 255]
     classes = "all"            # or [0, 3, 7] or ["cat", "dog"]
     steps = 256
-    restarts = 4
+    restarts = 2
     stop-plateau = 64          # or "off": stop a sample once its objective stops rising
     seed = 0
     min-confidence = 0.9

@@ -62,6 +62,7 @@ from typing import Any
 import pytest
 
 from . import __version__
+from . import defaults as D
 from .errors import ConfigError
 from .output.scope import _CURRENT, ARTIFACT_MODES, MARKER_FILE, ArtifactScope
 from .output.text import slug
@@ -143,7 +144,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("amaxcheck", "amaxcheck: test classifiers through their ideal inputs")
     specs = [
         ("steps", "N", "ascent steps per ideal input (default: amaxcheck.synthesize's, 256)"),
-        ("restarts", "N", "independent restarts per class (default: amaxcheck.synthesize's, 4)"),
+        ("restarts", "N", f"independent restarts per class (default: amaxcheck.synthesize's, {D.RESTARTS})"),
         ("seed", "N", f"seed of every synthesis (default {DEFAULT_SEED})"),
         ("artifacts-dir", "DIR", f"where per-test artifact folders go (default <rootdir>/{DEFAULT_ARTIFACTS_DIR.as_posix()})"),
         ("artifacts", "WHEN", "write artifacts 'always', 'on-failure' (default) or 'never'"),
@@ -645,7 +646,6 @@ class SynthesisCache:
 
     def __init__(self, defaults: Any = None) -> None:
         from . import _cache
-        from . import defaults as D
         from .timings import Timings
 
         self._defaults = defaults

@@ -40,6 +40,8 @@ BUDGETS: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
     "4x256-p64": ({"steps": 256, "restarts": 4, "stop_plateau": 64}, (3, 4, 2)),
     "2x256-p64": ({"steps": 256, "restarts": 2, "stop_plateau": 64}, (3, 4, 2)),
     "2x256-p32": ({"steps": 256, "restarts": 2, "stop_plateau": 32}, (3, 4, 2)),
+    "2x256-p64-controls2x4": ({"steps": 256, "restarts": 2, "stop_plateau": 64}, (2, 4, 2)),
+    "2x256-p64-controls3x2": ({"steps": 256, "restarts": 2, "stop_plateau": 64}, (3, 2, 2)),
     "2x256-p64-controls2x2": ({"steps": 256, "restarts": 2, "stop_plateau": 64}, (2, 2, 2)),
 }
 REFERENCE = "reference-0.1"
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             args.out.write_text(json.dumps({"seconds": round(time.perf_counter() - t0), "rows": rows}, indent=1))
     print(table(rows))
     for name in BUDGETS:
-        if name != REFERENCE:
+        if name != REFERENCE and any(name in r.get("budgets", {}) for r in rows):
             print(f"\nClass outcomes that changed without reference data, {name}:\n{changed_classes(rows, name)}")
 
 

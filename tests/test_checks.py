@@ -165,7 +165,7 @@ def test_controls_lend_the_model_and_restore_every_variable(monkeypatch):
     config = AscentConfig(steps=8, restarts=1)
     evidence = controls.learned_nothing_control(model, config, 10)
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights))
-    assert evidence.reach.shape == (3, 4) and evidence.images.shape == (4, 16, 16, 1)
+    assert evidence.reach.shape == (3, 2) and evidence.images.shape == (2, 16, 16, 1)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -325,3 +325,25 @@ def test_settings_that_are_loop_inputs_share_one_trace(digits_model):
     assert tv[2] < tv[1] < tv[0]  # a heavier total-variation weight gives a smoother image, through the same graph
     again = amaxcheck.synthesize(digits_model, classes=[1], restarts=1, progress=False, **runs[2])
     np.testing.assert_array_equal(again.images, results[2].images)
+
+
+def test_the_chunk_traces_without_autograph_and_falls_back_to_it_for_python_branches(digits_model):
+    """The loop is an explicit tf.while_loop, traced without autograph (most of the trace time); an objective
+    that branches on a tensor in Python needs autograph's conversion, and gets it."""
+    import tensorflow as tf
+
+    from amaxcheck.ascent.engine import engine_for
+
+    def branchy(ctx):
+        score = tf.gather(ctx.log_probs, ctx.targets, axis=1, batch_dims=1)
+        if tf.reduce_mean(score) > 0.0:  # never true for a log-probability; a Python `if` on a tensor all the same
+            return score * 0.0
+        return score
+
+    objective = O.custom(branchy, name="branchy")
+    r = amaxcheck.synthesize(digits_model, [4], objective=objective, steps=48, restarts=1, progress=False)
+    plain = amaxcheck.synthesize(digits_model, [4], objective=O.class_log_prob(), steps=48, restarts=1,
+                                 progress=False)
+    np.testing.assert_allclose(r.images, plain.images, atol=1e-5)  # the same ascent, converted
+    converted = engine_for(digits_model, r.config)._compiled_chunk
+    assert converted._autograph and not engine_for(digits_model, plain.config)._compiled_chunk._autograph

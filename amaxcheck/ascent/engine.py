@@ -180,20 +180,38 @@ class _Engine:
         The signature leaves the batch and step axes open, so the last, shorter
         chunk, another ``max_batch`` split or another run reuses the same graph.
         """
+        args = (params, m, v, t, noise, active, targets, lr, first, weights)
         if self._compiled_chunk is None:
-            def batched(x: tf.Tensor) -> tf.TensorSpec:
-                return tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+            self._compiled_chunk = self._compile_chunk(args, autograph=False)
+            try:
+                return self._compiled_chunk(*args)
+            except tf.errors.OperatorNotAllowedInGraphError:
+                # the model or the objective branches on a tensor in Python: it needs autograph's conversion
+                self._compiled_chunk = self._compile_chunk(args, autograph=True)
+        return self._compiled_chunk(*args)
 
-            scalar = tf.TensorSpec([], tf.float32)
-            specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
-                     tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool),
-                     tf.TensorSpec([len(self.slots)], tf.float32))
-            if self.devices is not None and len(self.devices) > 1:
-                self._compiled_chunk = tf.function(self._replicated_chunk(), input_signature=specs)
-            else:
-                self._compiled_chunk = tf.function(self._placed_chunk, input_signature=specs,
-                                                   jit_compile=self.jit_compile)
-        return self._compiled_chunk(params, m, v, t, noise, active, targets, lr, first, weights)
+    def _compile_chunk(self, args: tuple[Any, ...], autograph: bool) -> Any:
+        """The chunk as one ``tf.function`` with open batch and step axes.
+
+        Without ``autograph`` by default: the loop is an explicit ``tf.while_loop``,
+        and autograph's source-to-source conversion of every function the chunk
+        calls (the model's layers included) was most of the trace time (measured:
+        about two thirds of the first call on the digits CNN). Models whose Python
+        code branches on tensor values get autograph (see :meth:`run_chunk`).
+        """
+        params, m, v, _, noise, _, targets, _, _, _ = args
+
+        def batched(x: tf.Tensor) -> tf.TensorSpec:
+            return tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+
+        scalar = tf.TensorSpec([], tf.float32)
+        specs = (batched(params), batched(m), batched(v), scalar, tf.TensorSpec([None, None, noise.shape[-1]],
+                 tf.float32), tf.TensorSpec([None], tf.bool), batched(targets), scalar, tf.TensorSpec([], tf.bool),
+                 tf.TensorSpec([len(self.slots)], tf.float32))
+        if self.devices is not None and len(self.devices) > 1:
+            return tf.function(self._replicated_chunk(), input_signature=specs, autograph=autograph)
+        return tf.function(self._placed_chunk, input_signature=specs, jit_compile=self.jit_compile,
+                           autograph=autograph)
 
     def weights_of(self, config: AscentConfig) -> tf.Tensor:
         """``config``'s objective numbers in the order of this engine's (same :meth:`Objective.skeleton`)."""
@@ -308,7 +326,8 @@ class _Engine:
                  if self.mode == CLASSES else tf.zeros_like(active))
         start_score = tf.cond(first, lambda: self._evaluate(params, targets, weights)[0],
                               lambda: tf.fill(tf.shape(active), np.float32(np.nan)))
-        for i in tf.range(n):
+
+        def step(i, params, m, v, t, active, nonfinite, history):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 unit = self.param.to_unit(params, self.shape)
@@ -323,7 +342,10 @@ class _Engine:
             t = t + 1.0
             params, m, v = adam_step(params, m, v, t, g, lr, update, finite)
             history = history.write(i, tf.where(active, obj, tf.fill(tf.shape(obj), np.float32(np.nan))))
-            active = update
+            return i + 1, params, m, v, t, update, nonfinite, history
+
+        _, params, m, v, t, active, nonfinite, history = tf.while_loop(
+            lambda i, *_: i < n, step, (tf.constant(0), params, m, v, t, active, nonfinite, history))
         score, p = self._evaluate(params, targets, weights)
         return params, m, v, t, active, nonfinite, tf.transpose(history.stack()), start_score, score, p, moved
 
