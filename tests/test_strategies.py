@@ -158,7 +158,7 @@ def test_a_drawn_result_reproduces_bit_for_bit_from_its_note(digits_model):
         assert sorted(result.class_indices) == sorted(result.drawn_classes)
 
     check()
-    assert runs and "AscentConfig(restarts=" in repr(runs[-1])
+    assert runs and "settings=AscentConfig(" in repr(runs[-1])  # the note holds the drawn config as Python
 
 
 def test_shrinks_to_the_broken_class_and_the_simplest_settings(broken_model):
