@@ -216,7 +216,9 @@ class _TriggerEngine:
             specs = (batched(mp), batched(pp), batched(mm), batched(mv), batched(pm), batched(pv), scalar,
                      batched(refs), tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
                      tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.bool), scalar)
-            self._compiled = tf.function(self._run_epoch, input_signature=specs)
+            # an explicit tf.while_loop, traced without autograph's conversion of every function it calls (the
+            # model's layers included), as the ascent engine's chunk (see _Engine._compile_chunk)
+            self._compiled = tf.function(self._run_epoch, input_signature=specs, autograph=False)
         return self._compiled(mp, pp, mm, mv, pm, pv, t, refs, idx, targets, cost, active, lr)
 
     def mask_and_pattern(self, mp: tf.Tensor, pp: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -241,9 +243,9 @@ class _TriggerEngine:
     def _run_epoch(self, mp, pp, mm, mv, pm, pv, t, refs, idx, targets, cost, active, lr):
         n = tf.shape(idx)[0]
         zeros = tf.zeros(tf.shape(targets), tf.float32)
-        hit_sum, ce_sum, reg_sum = zeros, zeros, zeros
         on = tf.cast(active, tf.float32)
-        for i in tf.range(n):
+
+        def step(i, mp, pp, mm, mv, pm, pv, t, hit_sum, ce_sum, reg_sum):
             x = tf.gather(refs, idx[i])
             with tf.GradientTape() as tape:
                 tape.watch([mp, pp])
@@ -259,8 +261,10 @@ class _TriggerEngine:
             mp, mm, mv = adam_step(mp, mm, mv, t, gm, lr, active & finite, finite, _ADAM_B1, _ADAM_B2)
             pp, pm, pv = adam_step(pp, pm, pv, t, gp, lr, active & finite, finite, _ADAM_B1, _ADAM_B2)
             hit_sum += tf.reduce_mean(tf.cast(self._hits(log_probs, targets), tf.float32), axis=1)
-            ce_sum += ce
-            reg_sum += reg
+            return i + 1, mp, pp, mm, mv, pm, pv, t, hit_sum, ce_sum + ce, reg_sum + reg
+
+        _, mp, pp, mm, mv, pm, pv, t, hit_sum, ce_sum, reg_sum = tf.while_loop(
+            lambda i, *_: i < n, step, (tf.constant(0), mp, pp, mm, mv, pm, pv, t, zeros, zeros, zeros))
         k = tf.cast(n, tf.float32)
         return mp, pp, mm, mv, pm, pv, t, hit_sum / k, ce_sum / k, reg_sum / k
 
