@@ -59,7 +59,8 @@ def tv_strided(unit):
 def synth(model, steps):
     import amaxcheck
 
-    return amaxcheck.synthesize(model, "all", restarts=bench.RESTARTS, steps=steps, progress=False)
+    return amaxcheck.synthesize(model, "all", restarts=bench.RESTARTS, steps=steps, progress=False,
+                                stop_plateau=None)
 
 
 def bare_seconds(bare, steps):
