@@ -88,7 +88,7 @@ def each_class(labels: Any, classes: Any = "all") -> list[Any]:
         @pytest.mark.parametrize("digit", amaxcheck.each_class("labels.txt"))
         def test_digit(amax, digits_model, digit):
             report = amax.check(amax.synthesize(digits_model, classes=[digit]), digits_model)
-            assert report.for_class(digit).passed, report.for_class(digit).summary()
+            assert report.for_class(digit).passed, report.for_class(digit).failed_checks
 
     Under ``pytest -n N`` (pytest-xdist) the class tests run on every worker at
     once, and each worker synthesizes only its classes. What each test reports
@@ -102,7 +102,8 @@ def each_class(labels: Any, classes: Any = "all") -> list[Any]:
         picked = list(range(len(names)))
     else:
         wanted = classes if isinstance(classes, (list, tuple)) else [classes]
-        picked = [names.index(c) if isinstance(c, str) and c in names else c for c in wanted]
+        picked = [names.index(c) if isinstance(c, str) and c in names
+                  else c.__index__() if hasattr(c, "__index__") and not isinstance(c, bool) else c for c in wanted]
         bad = [c for c in picked if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < len(names)]
         if bad:
             raise ConfigError(f"each_class: unknown classes {bad!r}; pass indices 0..{len(names) - 1} or names "

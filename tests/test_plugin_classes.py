@@ -83,6 +83,9 @@ def test_each_class_ids_subsets_and_errors(tmp_path):
     names = (EXAMPLE / "labels.txt").read_text().split()
     assert [p.values[0] for p in params] == list(range(10)) and [p.id for p in params] == names
     assert [p.values[0] for p in amaxcheck.each_class(["cat", "dog", "eel"], classes=["eel", 0])] == [2, 0]
+    assert [p.values[0] for p in amaxcheck.each_class(3, classes=np.arange(3)[1:].tolist() + [np.int64(0)])] == [1, 2, 0]
+    with pytest.raises(ConfigError, match=r"unknown classes \[True, 3\]"):
+        amaxcheck.each_class(3, classes=[True, 3])
     assert [p.id for p in amaxcheck.each_class(3)] == ["0", "1", "2"]
     with pytest.raises(ConfigError, match=r"unknown classes \['emu'\]; pass indices 0..2 or names"):
         amaxcheck.each_class(["cat", "dog", "eel"], classes=["emu"])
