@@ -69,11 +69,15 @@ def test_weights_at_initialization_constants_exact_and_random_by_ks():
                  _layer("head/kernel", rng.uniform(-0.1, 0.1, 640), rng.uniform(-0.1, 0.1, 640))]
     trained = [_layer("conv/kernel", rng.normal(0, 0.3, 500), fresh), _layer("conv/bias", np.full(16, 0.01), np.zeros(16), True),
                _layer("head/kernel", rng.normal(0, 0.3, 640), rng.uniform(-0.1, 0.1, 640))]
-    dead_head = trained[:2] + untrained[2:]
+    head_bias = _layer("head/bias", np.zeros(10), np.zeros(10), True)
+    dead_head = trained[:2] + untrained[2:] + [head_bias]
     assert G.weights_at_initialization(untrained, "head").says == G.NOTHING
     assert G.weights_at_initialization(trained, "head").says == G.LEARNED
     dead = G.weights_at_initialization(dead_head, "head")
     assert dead.says == G.NOTHING and "head was never trained" in dead.reason
+    # a KS test that does not reject is no evidence: a bias-free head whose kernel kept its initializer's
+    # distribution (a few epochs of training) is not "never trained"
+    assert G.weights_at_initialization(trained[:2] + untrained[2:], "head").says == G.LEARNED
     assert G.weights_at_initialization([_layer("tiny/kernel", [1.0], [0.5])]).says is None  # too few values to test
 
 

@@ -89,10 +89,11 @@ class ModelAdapter:
             outs = self._tap(self.model_inputs(x), training=False)
             outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
             pre, acts = outs[0], dict(zip(self._tap_layers, outs[1:]))
-            if self._head is not None:
-                pre = tf.matmul(pre, self._head.kernel)
+            if self._head is not None:  # the bypassed Dense, autocast as Keras would (mixed precision)
+                dtype = self._head.compute_dtype
+                pre = tf.matmul(tf.cast(pre, dtype), tf.cast(self._head.kernel, dtype))
                 if self._head.use_bias:
-                    pre = pre + self._head.bias
+                    pre = pre + tf.cast(self._head.bias, dtype)
         else:
             pre, acts = self._select_output(self.model(self.model_inputs(x), training=False)), {}
         pre = tf.cast(pre, tf.float32)
@@ -210,6 +211,34 @@ def _final_activation(out_tensor: Any) -> tuple[str, Any, Any, str]:
     if isinstance(op, keras.layers.Dense) and act == "linear":
         return "logits", None, None, f'output of Dense layer "{op.name}" (no final activation: already logits)'
     return "unknown", None, None, ""
+
+
+def output_layer_name(model: Any, output_index: int | None) -> str | None:
+    """The name of the layer with weights that produces the selected output (its head), or None when unknown.
+
+    Walks back from ``model.outputs[output_index]`` through weightless layers
+    (``Activation``, ``Softmax``, ``Reshape``...) and into nested models, so an
+    auxiliary output's layer is never taken for the head of the selected one.
+    """
+    try:
+        tensor = list(model.outputs)[output_index or 0]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    for _ in range(64):
+        hist = getattr(tensor, "_keras_history", None)
+        if hist is None:
+            return None
+        op = hist.operation
+        if isinstance(op, keras.Model):
+            tensor = op.outputs[hist.tensor_index] if len(op.outputs) > hist.tensor_index else None
+            continue
+        if op.weights:
+            return str(op.name)
+        inputs = list(op._inbound_nodes[hist.node_index].input_tensors)
+        if len(inputs) != 1:
+            return None
+        tensor = inputs[0]
+    return None
 
 
 def _probe(model: Any, x: Any) -> Any:

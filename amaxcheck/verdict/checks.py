@@ -489,7 +489,14 @@ def _class_report(result: Any, ev: _Evidence, j: int, c: int, thr: _Thresholds, 
         checks.append(_naturalness_check(nat, thr.min_naturalness))
     signals: dict[str, float] = {"reach": float("nan"), **parts}
     degeneracy, degenerate, reasons = float("nan"), False, []
-    if control is not None:
+    if control is not None and float(np.max(control.reach)) >= G.SATURATED_FLOOR:
+        floor = float(np.max(control.reach))
+        checks.append(CheckResult(
+            "degeneracy", SKIP, None, thr.max_degeneracy,
+            f"not applicable: an untrained twin of this architecture already reaches p={floor:.2f}, so reaching "
+            "confidence proves nothing (inputs on a large scale, e.g. raw 0..255 without Rescaling, saturate a "
+            "fresh network's softmax)"))
+    elif control is not None:
         floor = float(np.max(control.reach))
         degeneracy = class_degeneracy(conf, floor)
         signals["reach"] = degeneracy

@@ -243,9 +243,20 @@ def _build_control(model: Any, cfg: Any, classes: tuple[int, ...], seeds: tuple[
                      bool(np.array_equal(fresh, other)))
         for (layer, var), values, fresh, other in zip(model_vars, trained, first, second)
         if _initializer_of(layer, var) is not None)
-    heads = [layer.name for layer, _ in model_vars]
     return ControlEvidence(classes, seeds, cfg.restarts, np.array(reach), np.array(agreement), weights,
-                           heads[-1] if heads else None, images=images)
+                           _head_layer(model, cfg, model_vars), images=images)
+
+
+def _head_layer(model: Any, cfg: Any, model_vars: list[tuple[Any, Any]]) -> str | None:
+    """The layer that produces the configured output (not merely the last layer with weights: an auxiliary head)."""
+    from ..ascent.engine import adapter_for
+    from ..ascent.model_adapter import output_layer_name
+
+    names = [layer.name for layer, _ in model_vars]
+    head = output_layer_name(model, adapter_for(model, cfg).output_index)
+    if head is None:  # output not traceable (a subclassed model): the last layer with weights
+        return names[-1] if names else None
+    return head if head in names else None  # a frozen head is not the user's training to judge
 
 
 @contextmanager

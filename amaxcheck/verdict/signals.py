@@ -32,6 +32,10 @@ ALPHA = 1e-3
 USABLE_SKILL = 0.5
 #: the share of checked classes that must sit at the untrained floor for reach to call the model degenerate
 FLOOR_SHARE = 0.5
+#: an untrained twin reaching this probability saturates the floor: reaching confidence then proves nothing
+#: (the default confidence a class must reach; e.g. raw 0..255 inputs without ``Rescaling`` saturate the softmax
+#: of a freshly initialized network)
+SATURATED_FLOOR = 0.9
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def weights_at_initialization(layers: Sequence[LayerWeights], head: str | None =
     constant at all, or when a random one fails a two-sample KS test against a
     fresh draw at level :data:`ALPHA`. Says ``NOTHING`` when no tested variable
     moved (an untrained model) or when the output layer ``head`` did not move (a
-    head that was never trained), ``LEARNED`` otherwise (the weights were trained:
+    head that was never trained: its bias, compared exactly, is unchanged), ``LEARNED`` otherwise (the weights were trained:
     necessary for learning, not sufficient). ``value`` is the share of tested variables that moved.
     """
     tested = [(w, r) for w in layers if (r := _variable_moved(w)) is not None]
@@ -105,10 +109,14 @@ def weights_at_initialization(layers: Sequence[LayerWeights], head: str | None =
                       f"the weights are still at their initialization: none of {len(tested)} tested variables differs "
                       f"from its initializer (constants compared exactly, random ones by a KS test at p<{ALPHA:g})",
                       details)
-    if head_vars and not any(m for _, (m, _) in head_vars):
+    # Only an exact comparison proves a head unchanged: a KS test that does not reject is no evidence (a small head
+    # kernel trained for a few epochs keeps its initializer's distribution), so a head without a constant-initialized
+    # variable (no bias) cannot say "never trained".
+    head_exact = [(w, r) for w, r in head_vars if w.constant]
+    if head_exact and not any(m for _, (m, _) in head_vars):
         return Signal("weights", share, 0.0, NOTHING,
                       f"the output layer '{head}' is still at its initialization ({len(moved)} of {len(tested)} "
-                      "other variables moved): the head was never trained", details)
+                      "tested variables moved, none of the head's): the head was never trained", details)
     return Signal("weights", share, 0.0, LEARNED,
                   f"{len(moved)} of {len(tested)} tested variables moved away from their initializers", details)
 
@@ -122,7 +130,7 @@ def reach(model_reach: np.ndarray, control_reach: np.ndarray, chance: float) -> 
     class is *at the floor* when it reaches no more than the controls' maximum.
     Says ``NOTHING`` when at least :data:`FLOOR_SHARE` of the classes are at the
     floor, ``LEARNED`` when every class rises above it, and ``None`` when the
-    controls themselves reach ``>= 0.9`` (the floor is too high to tell) or classes split.
+    floor reaches :data:`SATURATED_FLOOR` (too high to tell) or classes split.
     """
     m = np.asarray(model_reach, np.float64)
     q = np.asarray(control_reach, np.float64)
@@ -136,9 +144,9 @@ def reach(model_reach: np.ndarray, control_reach: np.ndarray, chance: float) -> 
                "classes": int(m.size), "chance": float(chance)}
     text = (f"median best probability {med:.2f} vs at most {floor:.2f} for the untrained controls "
             f"(median {np.median(q):.2f}, chance {chance:.2f})")
-    if float(np.median(q)) >= 0.9:
+    if floor >= SATURATED_FLOOR:
         return Signal("reach", med, floor, None,
-                      f"an untrained model of this architecture already reaches p={np.median(q):.2f}, so reaching "
+                      f"an untrained model of this architecture already reaches p={floor:.2f}, so reaching "
                       f"confidence proves nothing here ({text})", details)
     if share >= FLOOR_SHARE:
         return Signal("reach", med, floor, NOTHING,
