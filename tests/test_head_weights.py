@@ -98,3 +98,14 @@ def test_a_raw_255_model_whose_untrained_twins_saturate_skips_the_class_degenera
     assert all(c.check("degeneracy").status == "skip" and "already reaches" in c.check("degeneracy").message
                for c in report.classes)
     assert reach["says"] is None and "already reaches" in reach["reason"]
+
+
+def test_an_integer_image_input_is_refused_with_an_image_fix():
+    from amaxcheck import synthesize
+    from amaxcheck.errors import ModelError
+
+    inp = keras.Input((D.SIDE, D.SIDE, 1), dtype="uint8")
+    x = keras.layers.Rescaling(1 / 255)(inp)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
+    with pytest.raises(ModelError, match=r"dtype uint8: an integer image input.*MODULE:FUNCTION.*--input-range"):
+        synthesize(model, [0], steps=4, restarts=1, progress=False)

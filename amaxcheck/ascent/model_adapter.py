@@ -375,6 +375,14 @@ def _check_input(shape: tuple[Any, ...], dtype: str, name: str) -> None:
             "amaxcheck handles vectors (batch, features), images (batch, H, W) and (batch, H, W, C). "
             "For other inputs build a sub-model whose input is one of these"
         )
+    if not (dtype.startswith(("float", "bfloat"))) and len(shape) >= 2:
+        raise ModelError(
+            f"the model's input {name!r} has dtype {dtype}: an integer image input (e.g. uint8 pixels) has no "
+            "gradient, so no image can be synthesized through it. Fix: rebuild the model on a float input of the "
+            "same shape and load it as MODULE:FUNCTION, e.g. `inp = keras.Input(shape); x = inp; "
+            "for layer in model.layers[1:]: x = layer(x)` then `return keras.Model(inp, x)`, and pass the pixel "
+            "range with --input-range (e.g. 0,255)"
+        )
     if not (dtype.startswith(("float", "bfloat"))):
         raise ModelError(
             f"the model's input {name!r} has dtype {dtype}: integer inputs (token ids, "
